@@ -1,0 +1,5 @@
+import sys
+
+from searchengine.cli import main
+
+sys.exit(main())

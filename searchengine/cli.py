@@ -1,0 +1,209 @@
+"""The ``searchengine`` command: run | validate | schema | strategies.
+
+Exit codes: 0 ok, 1 internal error (a bug: the traceback is printed), 2 bad input (the
+message says where and what), 130 interrupted (the study is consistent; rerun to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from searchengine.errors import SearchEngineError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _spec_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", help="the spec YAML file")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec value, e.g. --set search.trials=5 "
+        "--set 'model.embedding.dim={choice: [4, 8], per: field}'",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="searchengine",
+        description="AutoML search for deep CTR models: one YAML spec, any strategy, "
+        "every candidate an Optuna trial.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run or resume a search",
+        description="Run a search; rerunning it on the same storage resumes.",
+    )
+    _spec_arguments(run)
+    run.add_argument("--strategy", help="registered name or package.module:Class")
+    run.add_argument("--trials", type=int, help="trial budget (the whole study counts)")
+    run.add_argument("--timeout", type=float, help="stop after this many seconds")
+    run.add_argument(
+        "--storage",
+        help="Optuna storage URL or journal file (default sqlite:///runs/<name>/study.db)",
+    )
+    run.add_argument("--study", help="study name (default: the spec's name)")
+    run.add_argument("--seed", type=int, help="seed of the strategy and of training")
+    run.add_argument("--out", help="output folder (default runs/<name>)")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    validate = sub.add_parser(
+        "validate",
+        help="check a spec and list its decisions",
+        description="Check a spec; print its decisions.",
+    )
+    _spec_arguments(validate)
+    sub.add_parser(
+        "schema",
+        help="print the JSON Schema of specs",
+        description="Print the JSON Schema of the spec format.",
+    )
+    sub.add_parser(
+        "strategies", help="list the strategies", description="List strategies, plug-ins included."
+    )
+    return parser
+
+
+def _positive(name: str, value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise SearchEngineError(f"--{name}: expected a positive number, got {value:g}")
+
+
+def _cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from searchengine import _results
+    from searchengine.engine import run
+    from searchengine.searchspace import load_spec
+
+    _positive("trials", args.trials)
+    _positive("timeout", args.timeout)
+    spec = load_spec(args.spec, args.overrides)
+    result = run(
+        spec,
+        strategy=args.strategy,
+        trials=args.trials,
+        timeout=args.timeout,
+        storage=args.storage,
+        study_name=args.study,
+        seed=args.seed,
+        out=args.out,
+        progress=not args.quiet,
+    )
+    _results.print_summary(result.summary, result.out_dir, console)
+    if result.interrupted:
+        console.print("[yellow]interrupted[/yellow]: rerun the same command to continue")
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
+    from searchengine.searchspace import SearchSpace, load_spec
+    from searchengine.strategies import resolve_strategy
+
+    spec = load_spec(args.spec, args.overrides)
+    space = SearchSpace.from_spec(spec)
+    strategy = resolve_strategy(spec.search.strategy)(seed=spec.search.seed, **spec.search.options)
+    strategy.check(space)
+    table = Table(title=f"{len(space)} decision(s) of {spec.name}")
+    for column in ("decision", "kind", "values", "when"):
+        table.add_column(column)
+    for row in space.describe():
+        when = ", ".join(f"{k} in {v}" for k, v in (row["when"] or {}).items())
+        table.add_row(row["name"], row["kind"], row["distribution"], when)
+    if len(space):
+        console.print(table)
+    console.print(f"[green]ok[/green]: {args.spec} is valid")
+    return EXIT_OK
+
+
+def _cmd_schema(args: argparse.Namespace, console: Console) -> int:
+    from searchengine.searchspace.schema import spec_json_schema_text
+
+    sys.stdout.write(spec_json_schema_text())
+    return EXIT_OK
+
+
+def _cmd_strategies(args: argparse.Namespace, console: Console) -> int:
+    from searchengine.strategies import STRATEGIES, OneShotStrategy
+
+    table = Table(title="strategies")
+    for column in ("name", "family", "searches", "description"):
+        table.add_column(column)
+    for name, cls in STRATEGIES.items():
+        family = "one-shot" if issubclass(cls, OneShotStrategy) else "black-box"
+        table.add_row(name, family, ", ".join(sorted(cls.kinds)), cls.description)
+    console.print(table)
+    return EXIT_OK
+
+
+_COMMANDS: dict[str, Any] = {
+    "run": _cmd_run,
+    "validate": _cmd_validate,
+    "schema": _cmd_schema,
+    "strategies": _cmd_strategies,
+}
+
+
+def _configure_logging(verbose: int) -> None:
+    import optuna
+
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False)
+    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+    optuna.logging.set_verbosity(logging.WARNING if verbose < 2 else logging.INFO)
+    if verbose == 0:
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def _console(*, stderr: bool) -> Console:
+    console = Console(stderr=stderr)
+    if not console.is_terminal:  # piped or captured: do not wrap at 80 columns
+        console = Console(stderr=stderr, width=160, soft_wrap=True)
+    return console
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``searchengine`` command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    console, err = _console(stderr=False), _console(stderr=True)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        _configure_logging(args.verbose)
+        return int(_COMMANDS[args.command](args, console))
+    except SearchEngineError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception:
+        err.print("[red]internal error[/red] (please report it):")
+        err.print_exception()
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

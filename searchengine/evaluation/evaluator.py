@@ -1,0 +1,222 @@
+"""The Evaluator: the one place that trains a candidate and measures it."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import optuna
+import torch
+
+from searchengine.errors import SearchEngineError
+from searchengine.evaluation.metrics import METRICS
+from searchengine.evaluation.trainer import (
+    CandidateError,
+    Tensors,
+    fit,
+    latency_ms,
+    split_metrics,
+)
+from searchengine.searchspace.architecture import Architecture
+from searchengine.searchspace.spec import Spec
+
+__all__ = ["BaseEvaluator", "Evaluator", "FunctionEvaluator", "Result", "make_evaluator"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class Result:
+    """What evaluating one Architecture measured.
+
+    Attributes:
+        metrics: validation metrics (``auc``, ``logloss``, registered metrics) and costs
+            (``embedding_params``, ``params``, ``latency_ms``, ``train_seconds``, ``epochs``).
+        test_metrics: the same prediction metrics on the test split.
+        history: one row per epoch.
+    """
+
+    metrics: dict[str, float]
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class BaseEvaluator(Protocol):
+    """What the engine needs of an evaluator."""
+
+    def static_metrics(self, arch: Architecture) -> dict[str, float]:
+        """Costs known before training (for early constraint checks)."""
+        ...
+
+    def evaluate(
+        self,
+        arch: Architecture,
+        trial: optuna.trial.BaseTrial | None = None,
+        *,
+        report: bool = True,
+    ) -> Result:
+        """Train and measure ``arch``."""
+        ...
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Evaluator:
+    """Trains CTR candidates on the spec's data and measures them.
+
+    Data is loaded and encoded once per process (and cached on disk by ``searchengine.data``);
+    its tensors are kept on the device for every later candidate.
+
+    Args:
+        spec: the search spec (its ``data``, ``train`` and ``search.seed`` are used).
+        cache_dir: the encoded-data cache folder (default: ``$SEARCHENGINE_CACHE``).
+    """
+
+    def __init__(self, spec: Spec, *, cache_dir: str | os.PathLike[str] | None = None) -> None:
+        self.spec = spec
+        self.cache_dir = cache_dir
+        self.seed = spec.search.seed
+        self._data: Any = None
+        self._tensors: Tensors | None = None
+
+    @property
+    def data(self) -> Any:
+        """The :class:`~searchengine.data.EncodedData` (loaded on first use)."""
+        if self._data is None:
+            from searchengine.data import load_data
+
+            self._data = load_data(self.spec.data_or_default(), cache_dir=self.cache_dir)
+        return self._data
+
+    def prepare(self) -> None:
+        """Load and encode the data now, so that data errors come before any trial."""
+        _ = self.data
+
+    def tensors(self, device: torch.device) -> Tensors:
+        if self._tensors is None or self._tensors.label.device != device:
+            d = self.data
+            self._tensors = Tensors(
+                cat=torch.from_numpy(np.ascontiguousarray(d.cat, dtype=np.int64)).to(device),
+                num=torch.from_numpy(np.ascontiguousarray(d.num, dtype=np.float32)).to(device),
+                num_missing=torch.from_numpy(np.ascontiguousarray(d.num_missing, dtype=bool)).to(
+                    device
+                ),
+                label=torch.from_numpy(np.ascontiguousarray(d.label, dtype=np.float32)).to(device),
+                splits={
+                    k: torch.from_numpy(np.asarray(v, dtype=np.int64)).to(device)
+                    for k, v in d.splits.items()
+                },
+            )
+        return self._tensors
+
+    def static_metrics(self, arch: Architecture) -> dict[str, float]:
+        from searchengine.models import count_embedding_params
+
+        return {"embedding_params": float(count_embedding_params(arch.model, self.data.schema))}
+
+    def build(self, arch: Architecture) -> torch.nn.Module:
+        """The untrained module of ``arch``, seeded, on the training device."""
+        from searchengine.models import build_model
+
+        torch.manual_seed(self.seed)
+        model = build_model(arch.model, self.data.schema, sparse=arch.train.sparse)
+        return model.to(_device(arch.train.device))
+
+    def evaluate(
+        self,
+        arch: Architecture,
+        trial: optuna.trial.BaseTrial | None = None,
+        *,
+        report: bool = True,
+    ) -> Result:
+        """Train ``arch`` with early stopping and measure it.
+
+        Args:
+            arch: the candidate.
+            trial: validation AUC is reported to it after each epoch, and it is asked
+                whether to prune (single-objective studies).
+            report: whether to report to ``trial``.
+
+        Raises:
+            optuna.TrialPruned: the pruner stopped it.
+            CandidateError: NaN loss or non-finite predictions.
+        """
+        if arch.train.threads:
+            torch.set_num_threads(arch.train.threads)
+        device = _device(arch.train.device)
+        tensors = self.tensors(device)
+        model = self.build(arch)
+        extra = {name: METRICS.get(name).fn for name in METRICS.names()}
+
+        def on_epoch(epoch: int, valid: dict[str, float]) -> None:
+            if trial is None or not report or not math.isfinite(valid["auc"]):
+                return
+            trial.report(valid["auc"], epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {epoch} (valid auc {valid['auc']:.4f})")
+
+        outcome = fit(model, tensors, arch.train, seed=self.seed, metrics=extra, on_epoch=on_epoch)
+        test = split_metrics(model, tensors, "test", extra)
+        metrics = dict(outcome.valid)
+        metrics.update(
+            embedding_params=float(model.embedding_params()),
+            params=float(sum(p.numel() for p in model.parameters())),
+            latency_ms=latency_ms(model, tensors),
+            train_seconds=outcome.seconds,
+            epochs=float(len(outcome.history)),
+        )
+        self.last_model = model
+        return Result(metrics, test, outcome.history)
+
+
+class FunctionEvaluator:
+    """A generic search: ``package.module:function(values, seed) -> {metric: value}``.
+
+    ``values`` holds every entry of the spec's ``params``, keyed ``params.<name>``.
+    """
+
+    def __init__(self, spec: Spec) -> None:
+        assert spec.evaluator is not None
+        self.spec = spec
+        from searchengine._imports import import_reference
+
+        function = import_reference(spec.evaluator, "evaluator")
+        if not callable(function):
+            raise SearchEngineError(f"evaluator: {spec.evaluator!r} is not a function")
+        self.function = function
+
+    def prepare(self) -> None:
+        """Nothing to load: the function does its own work."""
+
+    def static_metrics(self, arch: Architecture) -> dict[str, float]:
+        return {}
+
+    def evaluate(
+        self,
+        arch: Architecture,
+        trial: optuna.trial.BaseTrial | None = None,
+        *,
+        report: bool = True,
+    ) -> Result:
+        out = self.function(arch.function_params(), self.spec.search.seed)
+        if not isinstance(out, Mapping):
+            raise CandidateError(f"evaluator returned {type(out).__name__}, expected a dict")
+        try:
+            metrics = {str(k): float(v) for k, v in out.items()}
+        except (TypeError, ValueError) as exc:
+            raise CandidateError(f"evaluator returned a non-numeric metric: {exc}") from None
+        return Result(metrics)
+
+
+def make_evaluator(spec: Spec, **kwargs: Any) -> Evaluator | FunctionEvaluator:
+    """The evaluator a spec asks for."""
+    return FunctionEvaluator(spec) if spec.is_generic else Evaluator(spec, **kwargs)

@@ -1,0 +1,218 @@
+"""Training one candidate: mini-batches over index tensors, early stopping, restore best.
+
+Data lives in memory as whole tensors; a batch is ``index_select`` of a permuted slice of
+the train indices, so no per-row Python runs in the loop.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from searchengine.evaluation.metrics import auc, logloss
+from searchengine.searchspace.spec import TrainSpec
+
+__all__ = ["OPTIMIZERS", "CandidateError", "FitOutcome", "Tensors", "fit", "predict"]
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "adagrad": torch.optim.Adagrad,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+_EVAL_BATCH = 32768
+_NAN_CHECK_EVERY = 50
+
+
+class CandidateError(RuntimeError):
+    """The candidate cannot be trained (NaN loss, diverged); its trial fails with this reason."""
+
+
+@dataclass(eq=False)
+class Tensors:
+    """The encoded data as tensors on the training device, loaded once per process."""
+
+    cat: Tensor
+    num: Tensor
+    num_missing: Tensor
+    label: Tensor
+    splits: dict[str, Tensor]
+
+    def batch(self, idx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return (
+            self.cat.index_select(0, idx),
+            self.num.index_select(0, idx),
+            self.num_missing.index_select(0, idx),
+        )
+
+
+@dataclass
+class FitOutcome:
+    """What training produced: the best epoch's validation metrics and the history."""
+
+    best_epoch: int
+    valid: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def make_optimizers(model: nn.Module, train: TrainSpec) -> list[torch.optim.Optimizer]:
+    """Adam-family optimizer for dense weights; SparseAdam for sparse embedding tables.
+
+    ``weight_decay`` applies to the dense non-embedding weights only: decaying every row
+    of a large table at each step would cost a dense update per step.
+    """
+    sparse = list(model.sparse_parameters())  # type: ignore[operator]
+    sparse_ids = {id(p) for p in sparse}
+    embedding_ids = {id(p) for p in _embedding_parameters(model)}
+    dense = [p for p in model.parameters() if id(p) not in sparse_ids and p.requires_grad]
+    decayed = [p for p in dense if id(p) not in embedding_ids]
+    plain = [p for p in dense if id(p) in embedding_ids]
+    groups = [
+        g
+        for g in (
+            {"params": decayed, "weight_decay": float(train.weight_decay)},
+            {"params": plain, "weight_decay": 0.0},
+        )
+        if g["params"]
+    ]
+    cls = OPTIMIZERS[str(train.optimizer)]
+    optimizers: list[torch.optim.Optimizer] = []
+    if groups:
+        optimizers.append(cls(groups, lr=float(train.lr)))
+    if sparse:
+        optimizers.append(torch.optim.SparseAdam(sparse, lr=float(train.lr)))
+    return optimizers
+
+
+def _embedding_parameters(model: nn.Module) -> list[nn.Parameter]:
+    return [m.weight for m in model.modules() if isinstance(m, nn.Embedding)]
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, tensors: Tensors, idx: Tensor) -> np.ndarray:
+    """Probabilities for the rows ``idx``, in large batches."""
+    model.eval()
+    out = []
+    for start in range(0, idx.numel(), _EVAL_BATCH):
+        out.append(torch.sigmoid(model(*tensors.batch(idx[start : start + _EVAL_BATCH]))))
+    return torch.cat(out).float().cpu().numpy() if out else np.zeros(0, dtype=np.float32)
+
+
+def split_metrics(
+    model: nn.Module,
+    tensors: Tensors,
+    split: str,
+    extra: dict[str, Callable[[np.ndarray, np.ndarray], float]],
+) -> dict[str, float]:
+    """AUC, logloss and the registered metrics of one split."""
+    idx = tensors.splits[split]
+    probs = predict(model, tensors, idx)
+    labels = tensors.label.index_select(0, idx).cpu().numpy()
+    if not np.all(np.isfinite(probs)):
+        raise CandidateError(f"non-finite predictions on the {split} split")
+    out = {"auc": auc(labels, probs), "logloss": logloss(labels, probs)}
+    for name, fn in extra.items():
+        out.setdefault(name, float(fn(labels, probs)))
+    return out
+
+
+def _train_epoch(
+    model: nn.Module,
+    tensors: Tensors,
+    optimizers: list[torch.optim.Optimizer],
+    batch_size: int,
+    generator: torch.Generator,
+) -> float:
+    model.train()
+    train_idx = tensors.splits["train"]
+    perm = train_idx[torch.randperm(train_idx.numel(), generator=generator).to(train_idx.device)]
+    loss_fn = nn.BCEWithLogitsLoss()
+    total = torch.zeros((), device=train_idx.device)
+    steps = 0
+    for start in range(0, perm.numel(), batch_size):
+        idx = perm[start : start + batch_size]
+        logits = model(*tensors.batch(idx))
+        loss = loss_fn(logits, tensors.label.index_select(0, idx))
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for opt in optimizers:
+            opt.step()
+        total += loss.detach()
+        steps += 1
+        if steps % _NAN_CHECK_EVERY == 0 and not math.isfinite(float(total)):
+            raise CandidateError(f"NaN loss after {steps} steps")
+    mean = float(total) / max(steps, 1)
+    if not math.isfinite(mean):
+        raise CandidateError("NaN loss")
+    return mean
+
+
+def fit(
+    model: nn.Module,
+    tensors: Tensors,
+    train: TrainSpec,
+    *,
+    seed: int,
+    metrics: dict[str, Callable[[np.ndarray, np.ndarray], float]],
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+) -> FitOutcome:
+    """Train with early stopping on validation AUC and restore the best epoch's weights.
+
+    Args:
+        model: a freshly built CTR model on the tensors' device.
+        tensors: the data.
+        train: optimizer, lr, batch size, epochs, patience.
+        seed: seeds the batch order (the caller seeds the initialization).
+        metrics: extra registered metrics to compute on validation.
+        on_epoch: called with (epoch, validation metrics); may raise to stop (pruning).
+
+    Raises:
+        CandidateError: NaN loss or non-finite predictions.
+    """
+    start = time.perf_counter()
+    generator = torch.Generator().manual_seed(seed)
+    optimizers = make_optimizers(model, train)
+    best: tuple[float, int, dict[str, float], dict] | None = None
+    history: list[dict[str, float]] = []
+    for epoch in range(int(train.epochs)):
+        loss = _train_epoch(model, tensors, optimizers, int(train.batch_size), generator)
+        valid = split_metrics(model, tensors, "valid", metrics)
+        history.append({"epoch": epoch, "train_loss": loss, **valid})
+        score = valid["auc"] if math.isfinite(valid["auc"]) else -valid["logloss"]
+        if best is None or score > best[0]:
+            best = (score, epoch, valid, copy.deepcopy(model.state_dict()))
+        if on_epoch is not None:
+            on_epoch(epoch, valid)
+        if epoch - best[1] > int(train.patience):
+            break
+    assert best is not None
+    model.load_state_dict(best[3])
+    return FitOutcome(best[1], best[2], history, time.perf_counter() - start)
+
+
+@torch.inference_mode()
+def latency_ms(model: nn.Module, tensors: Tensors, rows: int = 1000, repeats: int = 7) -> float:
+    """Median inference time of 1,000 rows (one batch), in milliseconds."""
+    model.eval()
+    idx = tensors.splits["test"]
+    if idx.numel() == 0:
+        idx = tensors.splits["train"]
+    idx = idx[torch.arange(rows, device=idx.device) % idx.numel()]
+    batch = tensors.batch(idx)
+    model(*batch)  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model(*batch)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1000.0)

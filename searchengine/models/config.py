@@ -1,0 +1,160 @@
+"""A concrete :class:`~searchengine.searchspace.spec.ModelSpec`, resolved against a schema.
+
+The spec speaks the user's words (a width for all fields or a map, kept pairs by name);
+:class:`ModelConfig` is what backbones are built from: a width for every field, the kept
+pairs in :meth:`DataSchema.pairs` order (or None for all), and the MLP settings. Resolving
+checks what only the schema can tell (field names) and refuses search expressions, which
+must have been sampled away before a model is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from pydantic import BaseModel
+
+from searchengine.data.schema import DataSchema
+from searchengine.errors import SpecError, SpecIssue, did_you_mean
+from searchengine.models.layers import ACTIVATIONS
+from searchengine.searchspace.expressions import is_expr
+from searchengine.searchspace.spec import GateKeep, ModelSpec
+
+__all__ = ["MLPConfig", "ModelConfig"]
+
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """The deep part: hidden widths, dropout, batch norm, activation."""
+
+    layers: tuple[int, ...] = (256, 128)
+    dropout: float = 0.0
+    batch_norm: bool = False
+    activation: str = "relu"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything a backbone is built from.
+
+    Attributes:
+        backbone: the registered backbone name.
+        dims: field name -> embedding width, for every field, in schema order (read-only).
+        mlp: the deep part.
+        pairs: the kept field pairs in ``schema.pairs()`` order, or None for all pairs.
+        cross_layers: the number of DCN cross layers.
+    """
+
+    backbone: str
+    dims: MappingProxyType[str, int]
+    mlp: MLPConfig
+    pairs: tuple[Pair, ...] | None
+    cross_layers: int
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, schema: DataSchema) -> ModelConfig:
+        """Resolve a concrete model spec against a schema.
+
+        Raises:
+            ValueError: if a search expression (or ``gate: search``) is left in ``spec``:
+                the caller must sample it first.
+            SpecError: with every problem the schema reveals (unknown or missing fields,
+                unknown activation), each under its YAML path.
+        """
+        _reject_expressions(spec, "model")
+        if spec.interactions.gate == "search":
+            raise ValueError("model.interactions.gate is `search`: sample it before building")
+        issues: list[SpecIssue] = []
+        dims = _resolve_dims(spec.embedding.dim, schema, issues)
+        pairs = _resolve_pairs(spec.interactions.gate, schema, issues)
+        if spec.mlp.activation not in ACTIVATIONS:
+            issues.append(
+                SpecIssue(
+                    "model.mlp.activation",
+                    f"unknown activation {spec.mlp.activation!r}"
+                    f"{did_you_mean(spec.mlp.activation, ACTIVATIONS)}"
+                    f" (choices: {', '.join(ACTIVATIONS)})",
+                )
+            )
+        if issues:
+            raise SpecError(issues)
+        mlp = MLPConfig(
+            layers=tuple(int(w) for w in spec.mlp.layers),
+            dropout=float(spec.mlp.dropout),
+            batch_norm=bool(spec.mlp.batch_norm),
+            activation=spec.mlp.activation,
+        )
+        return cls(
+            backbone=spec.backbone,
+            dims=MappingProxyType(dims),
+            mlp=mlp,
+            pairs=pairs,
+            cross_layers=int(spec.cross.layers),
+        )
+
+
+def _walk(value: Any, path: str) -> Iterator[tuple[str, Any]]:
+    yield path, value
+    if isinstance(value, BaseModel) and not is_expr(value):
+        for name in type(value).model_fields:
+            yield from _walk(getattr(value, name), f"{path}.{name}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk(item, f"{path}[{key}]")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _walk(item, f"{path}[{i}]")
+
+
+def _reject_expressions(spec: ModelSpec, root: str) -> None:
+    for path, value in _walk(spec, root):
+        if is_expr(value):
+            raise ValueError(f"{path} is a search expression ({value!r}): sample it first")
+
+
+def _resolve_dims(dim: Any, schema: DataSchema, issues: list[SpecIssue]) -> dict[str, int]:
+    names = schema.names
+    if not isinstance(dim, dict):
+        return {name: int(dim) for name in names}
+    for key in dim:
+        if key not in names:
+            issues.append(
+                SpecIssue(
+                    f"model.embedding.dim[{key}]",
+                    f"no field {key!r} in the data{did_you_mean(key, names)}",
+                )
+            )
+    missing = [name for name in names if name not in dim]
+    if missing:
+        issues.append(
+            SpecIssue("model.embedding.dim", f"no width for the field(s) {', '.join(missing)}")
+        )
+    return {name: int(dim[name]) for name in names if name in dim}
+
+
+def _resolve_pairs(
+    gate: str | GateKeep, schema: DataSchema, issues: list[SpecIssue]
+) -> tuple[Pair, ...] | None:
+    if not isinstance(gate, GateKeep):
+        return None
+    position = {name: i for i, name in enumerate(schema.names)}
+    kept: set[Pair] = set()
+    for i, (a, b) in enumerate(gate.keep):
+        path = f"model.interactions.gate.keep[{i}]"
+        bad = [name for name in (a, b) if name not in position]
+        for name in bad:
+            issues.append(
+                SpecIssue(path, f"no field {name!r} in the data{did_you_mean(name, position)}")
+            )
+        if a == b:
+            issues.append(SpecIssue(path, f"a pair needs two different fields, got {a!r} twice"))
+        if not bad and a != b:
+            kept.add((a, b) if position[a] < position[b] else (b, a))
+    all_pairs = schema.pairs()
+    if len(kept) == len(all_pairs):
+        return None  # every pair kept: the same model as `all`, on the fast path
+    return tuple(p for p in all_pairs if p in kept)

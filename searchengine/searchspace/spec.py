@@ -1,0 +1,358 @@
+"""The spec file's pydantic models.
+
+This module is the file format and nothing else: every model forbids unknown keys, and
+every scalar slot of ``model:`` and ``train:`` accepts a literal or a search expression
+(see :mod:`searchengine.searchspace.expressions`). Names that live in registries
+(datasets, backbones, strategies, metrics) are plain strings here; they are checked, with
+"did you mean", when the spec is compiled.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic_core import PydanticCustomError
+
+from searchengine.searchspace.expressions import (
+    NonNegFloat,
+    NonNegInt,
+    PosFloat,
+    PosInt,
+    Probability,
+    slot,
+)
+
+__all__ = [
+    "CategoricalField",
+    "Constraint",
+    "CrossSpec",
+    "DataSpec",
+    "EmbeddingSpec",
+    "GateKeep",
+    "InteractionSpec",
+    "MLPSpec",
+    "ModelSpec",
+    "NumericalField",
+    "Objective",
+    "SearchSettings",
+    "Spec",
+    "SplitSpec",
+    "TrainSpec",
+]
+
+NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+IMPORT_RE = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- data
+
+
+class _FieldBase(_Model):
+    name: str = Field(min_length=1, description="Column name in the data.")
+
+
+class CategoricalField(_FieldBase):
+    """A categorical (id) field: a vocabulary of ids seen in the train split."""
+
+    type: Literal["categorical"] = "categorical"
+    min_count: PosInt = Field(
+        1, description="Ids seen fewer times in the train split map to the OOV id."
+    )
+    hash_buckets: PosInt | None = Field(
+        None, description="Hash ids into this many buckets instead of a vocabulary."
+    )
+
+
+Transform = Literal["none", "log1p", "standardize", "minmax"]
+
+
+class NumericalField(_FieldBase):
+    """A numerical field; missing values (empty, NaN) get their own learned embedding."""
+
+    type: Literal["numerical"]
+    transform: Annotated[
+        Union[Annotated[Transform, Tag("<one>")], Annotated[list[Transform], Tag("<list>")]],
+        Discriminator(lambda v: "<list>" if isinstance(v, list | tuple) else "<one>"),
+    ] = Field(
+        "standardize",
+        description="Applied in order, fitted on the train split: log1p (of max(x, 0)), "
+        "standardize, minmax.",
+    )
+
+
+def _field_tag(value: Any) -> str | None:
+    kind = (
+        value.get("type", "categorical")
+        if isinstance(value, dict)
+        else getattr(value, "type", None)
+    )
+    return f"<{kind}>" if kind in ("categorical", "numerical") else None
+
+
+FieldSpec = Annotated[
+    Union[
+        Annotated[CategoricalField, Tag("<categorical>")],
+        Annotated[NumericalField, Tag("<numerical>")],
+    ],
+    Discriminator(
+        _field_tag,
+        custom_error_type="field_type",
+        custom_error_message="expected categorical or numerical",
+    ),
+]
+
+
+class SplitSpec(_Model):
+    """How rows are split into train, validation and test."""
+
+    valid: Probability = 0.1
+    test: Probability = 0.1
+    seed: int = 2024
+    by: str | None = Field(
+        None, description="Split in the order of this column (time): the last rows are test."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SplitSpec:
+        if self.valid + self.test >= 1.0:
+            raise PydanticCustomError(
+                "split_sum",
+                "valid + test must be < 1, got {valid} + {test}",
+                {"valid": self.valid, "test": self.test},
+            )
+        return self
+
+
+class DataSpec(_Model):
+    """Where the data comes from and how it is encoded."""
+
+    dataset: str = Field("synthetic", description="A registered dataset name.")
+    path: str | None = Field(None, description="File or folder, for datasets read from disk.")
+    label: str | None = Field(None, description="Label column (dataset `table`).")
+    fields: list[FieldSpec] | None = Field(
+        None,
+        description="The fields (dataset `table`), or a subset / re-configuration of a "
+        "built-in dataset's fields.",
+    )
+    split: SplitSpec = SplitSpec()
+    rows: PosInt | None = Field(
+        None, description="Use at most this many rows (synthetic: how many to generate)."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Dataset-specific options (see the dataset's docs)."
+    )
+    cache: bool = Field(True, description="Cache the encoded data on disk.")
+
+
+# --------------------------------------------------------------------------- model
+
+IntSlot = slot(PosInt, ranges=("int",))
+DimSlot = slot(PosInt, ranges=("int",), per_field=True)
+ProbSlot = slot(Probability, ranges=("float",))
+StrSlot = slot(str)
+BoolSlot = slot(bool)
+PosFloatSlot = slot(PosFloat, ranges=("float",))
+NonNegFloatSlot = slot(NonNegFloat, ranges=("float",))
+NonNegIntSlot = slot(NonNegInt, ranges=("int",))
+LayersSlot = slot(list[IntSlot], choice_of=list[PosInt])  # type: ignore[valid-type]
+ParamSlot = slot(
+    Union[bool, int, float, str], ranges=("int", "float"), int_bound=int, float_bound=float
+)
+
+
+class EmbeddingSpec(_Model):
+    """Field embeddings."""
+
+    dim: DimSlot = Field(  # type: ignore[valid-type]
+        16,
+        description="Embedding width; `per: field` searches one width per field (AutoDim).",
+        json_schema_extra={"per_field": "all"},
+    )
+
+
+class MLPSpec(_Model):
+    """The deep part of wide_deep, deepfm and dcn."""
+
+    layers: LayersSlot = Field(  # type: ignore[valid-type]
+        [256, 128],
+        description="Hidden widths: a list (each entry a slot), or {choice: [[...], ...]}.",
+    )
+    dropout: ProbSlot = 0.0  # type: ignore[valid-type]
+    batch_norm: BoolSlot = False  # type: ignore[valid-type]
+    activation: StrSlot = Field("relu", description="relu, gelu, silu, tanh or prelu.")  # type: ignore[valid-type]
+
+
+class GateKeep(_Model):
+    """The concrete result of a gate search: the field pairs that are kept."""
+
+    keep: list[tuple[str, str]]
+
+
+GateSlot = Annotated[
+    Union[
+        Annotated[Literal["all", "search"], Tag("<value>")],
+        Annotated[GateKeep, Tag("<keep>")],
+    ],
+    Discriminator(lambda v: "<keep>" if isinstance(v, dict | GateKeep) else "<value>"),
+]
+
+
+class InteractionSpec(_Model):
+    """Pairwise interactions of fm, fwfm and deepfm."""
+
+    gate: GateSlot = Field(
+        "all",
+        description="`all` pairs, `search` one keep/drop decision per field pair (AutoFIS), "
+        "or the kept pairs.",
+    )
+
+
+class CrossSpec(_Model):
+    """The cross network of dcn."""
+
+    layers: IntSlot = 3  # type: ignore[valid-type]
+
+
+class ModelSpec(_Model):
+    """The CTR model: a backbone and its parts."""
+
+    backbone: StrSlot = Field(  # type: ignore[valid-type]
+        "deepfm", description="A registered backbone: fm, fwfm, wide_deep, deepfm, dcn."
+    )
+    embedding: EmbeddingSpec = EmbeddingSpec()
+    mlp: MLPSpec = MLPSpec()
+    interactions: InteractionSpec = InteractionSpec()
+    cross: CrossSpec = CrossSpec()
+
+
+# --------------------------------------------------------------------------- train
+
+
+class TrainSpec(_Model):
+    """How every candidate is trained (by the evaluator, never by the model)."""
+
+    optimizer: StrSlot = Field("adam", description="adam, adamw, adagrad, sgd or rmsprop.")  # type: ignore[valid-type]
+    lr: PosFloatSlot = 1.0e-3  # type: ignore[valid-type]
+    weight_decay: NonNegFloatSlot = 0.0  # type: ignore[valid-type]
+    batch_size: IntSlot = 2048  # type: ignore[valid-type]
+    epochs: IntSlot = 10  # type: ignore[valid-type]
+    patience: NonNegIntSlot = Field(  # type: ignore[valid-type]
+        2, description="Stop after this many epochs without a better validation AUC."
+    )
+    sparse: bool = Field(
+        False, description="Sparse embedding gradients (SparseAdam) for large tables."
+    )
+    device: str = Field("cpu", description="cpu, cuda, cuda:N or auto.")
+    threads: PosInt | None = Field(None, description="Torch CPU threads (default: all cores).")
+
+
+# --------------------------------------------------------------------------- search
+
+
+class Objective(_Model):
+    """A metric to optimize."""
+
+    metric: str
+    direction: Literal["minimize", "maximize"] | None = Field(
+        None, description="Default: the metric's natural direction."
+    )
+
+
+class Constraint(_Model):
+    """A bound on a metric; violating candidates are recorded infeasible."""
+
+    metric: str
+    max: float | None = None
+    min: float | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Constraint:
+        if self.max is None and self.min is None:
+            raise PydanticCustomError("constraint_bound", "give max, min or both")
+        return self
+
+
+class SearchSettings(_Model):
+    """How the search runs: strategy, budget, reproducibility, storage."""
+
+    strategy: str = Field("tpe", description="A registered strategy or package.module:Class.")
+    trials: PosInt = Field(20, description="Budget: finished trials, resumed runs included.")
+    timeout: PosFloat | None = Field(None, description="Budget in seconds for this run.")
+    seed: int = 0
+    storage: str | None = Field(
+        None, description="Optuna storage URL or a journal file; default runs/<name>/study.db."
+    )
+    study: str | None = Field(None, description="Study name; default the spec's name.")
+    pruner: Literal["none", "median", "hyperband"] = "none"
+    options: dict[str, Any] = Field(default_factory=dict, description="Strategy options.")
+
+
+def _default_objectives() -> list[Objective]:
+    return [Objective(metric="auc", direction="maximize")]
+
+
+class Spec(_Model):
+    """A whole search: data, model, training, objectives, constraints, search settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="searchengine spec")
+
+    name: str = Field(pattern=NAME_RE, description="Names the run folder and the study.")
+    description: str | None = None
+    data: DataSpec | None = None
+    model: ModelSpec | None = None
+    evaluator: str | None = Field(
+        None,
+        pattern=IMPORT_RE,
+        description="package.module:function for a generic search (instead of data/model).",
+    )
+    params: dict[str, ParamSlot] | None = Field(  # type: ignore[valid-type]
+        None, description="The searched values of a generic search: name -> value or expression."
+    )
+    train: TrainSpec = TrainSpec()
+    objectives: list[Objective] = Field(
+        default_factory=_default_objectives, min_length=1, max_length=3
+    )
+    constraints: list[Constraint] = Field(default_factory=list)
+    search: SearchSettings = SearchSettings()
+
+    @model_validator(mode="after")
+    def _check(self) -> Spec:
+        if self.evaluator is not None:
+            if self.data is not None or self.model is not None:
+                raise PydanticCustomError(
+                    "evaluator_exclusive", "`evaluator` replaces `data` and `model`; drop them"
+                )
+            if not self.params:
+                raise PydanticCustomError(
+                    "evaluator_params", "a generic search (`evaluator`) needs `params`"
+                )
+        elif self.params is not None:
+            raise PydanticCustomError(
+                "params_without_evaluator", "`params` is only used with `evaluator`"
+            )
+        return self
+
+    @property
+    def is_generic(self) -> bool:
+        return self.evaluator is not None
+
+    @property
+    def study_name(self) -> str:
+        return self.search.study or self.name
+
+    def model_or_default(self) -> ModelSpec:
+        return self.model or ModelSpec()
+
+    def data_or_default(self) -> DataSpec:
+        return self.data or DataSpec()
+
+
+def safe_name(name: str) -> str:
+    """A file-system-safe version of a name."""
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", name)

@@ -1,0 +1,22 @@
+"""Strategies: how a study is driven (see :class:`Strategy`)."""
+
+from searchengine.strategies.base import (
+    STRATEGIES,
+    NoOptions,
+    OneShotStrategy,
+    SamplerStrategy,
+    Strategy,
+    resolve_strategy,
+)
+from searchengine.strategies.samplers import RandomStrategy, TPEStrategy
+
+__all__ = [
+    "STRATEGIES",
+    "NoOptions",
+    "OneShotStrategy",
+    "RandomStrategy",
+    "SamplerStrategy",
+    "Strategy",
+    "TPEStrategy",
+    "resolve_strategy",
+]

@@ -1,0 +1,144 @@
+"""The plug-in point: a strategy drives an Optuna study over a SearchSpace."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import optuna
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from searchengine.errors import SearchEngineError, SpecError
+from searchengine.registry import Registry
+
+if TYPE_CHECKING:
+    from searchengine.engine import Session
+    from searchengine.searchspace import SearchSpace
+
+__all__ = [
+    "STRATEGIES",
+    "NoOptions",
+    "OneShotStrategy",
+    "SamplerStrategy",
+    "Strategy",
+    "resolve_strategy",
+]
+
+ALL_KINDS = frozenset({"float", "int", "categorical"})
+
+
+class NoOptions(BaseModel):
+    """A strategy without options."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Strategy(abc.ABC):  # noqa: B024 - the two families below hold the abstract methods
+    """How the study of a search is driven.
+
+    The engine uses a strategy in this order:
+
+    1. ``Strategy(seed=search.seed, **search.options)``: the options are validated by the
+       class's ``Options`` pydantic model (``extra="forbid"``) into ``self.options``.
+    2. :meth:`check` with the compiled :class:`~searchengine.searchspace.SearchSpace`:
+       raise :class:`~searchengine.errors.SpecError` for a decision it cannot search
+       (by default: any decision kind not in :attr:`kinds`).
+    3. Then one of the two families:
+
+       * :class:`SamplerStrategy` (black-box): :meth:`SamplerStrategy.sampler` returns an
+         Optuna ``BaseSampler`` that the study is loaded with. The engine loops: ask a
+         trial, let the space sample an Architecture through ``trial.suggest_*``,
+         evaluate it, tell the result, call :meth:`after_trial`, until the budget (trials
+         counted over the whole study, so a rerun resumes) or the timeout is spent.
+       * :class:`OneShotStrategy`: :meth:`OneShotStrategy.search` gets a
+         :class:`~searchengine.engine.Session`, trains what it needs itself, derives
+         discrete Architectures, and records each one through ``session.record``, which
+         retrains it with the common Evaluator and tells it to the study with the
+         search cost in its user attributes.
+
+    All state a strategy needs to continue must be recoverable from the study's storage,
+    so a resumed run or another worker continues the same search.
+
+    Plug-ins subclass :class:`SamplerStrategy` or :class:`OneShotStrategy` and are found
+    through the entry point group ``searchengine.strategies`` or as
+    ``--strategy package.module:ClassName``.
+    """
+
+    #: Registered name.
+    name: ClassVar[str] = ""
+    #: One line, shown by ``searchengine strategies``.
+    description: ClassVar[str] = ""
+    #: Decision kinds it can search: ``float``, ``int``, ``categorical``.
+    kinds: ClassVar[frozenset[str]] = ALL_KINDS
+    #: The pydantic model of ``search.options``.
+    Options: ClassVar[type[BaseModel]] = NoOptions
+
+    def __init__(self, *, seed: int | None = None, **options: Any) -> None:
+        self.seed = seed
+        try:
+            self.options = self.Options.model_validate(options)
+        except ValidationError as exc:
+            from searchengine.searchspace.loader import SpecSource, _describe
+
+            source = SpecSource()
+            issues = [
+                source.issue(("search", "options", *loc), message)
+                for loc, message in (_describe(err, options) for err in exc.errors())
+            ]
+            raise SpecError(issues) from None
+
+    def check(self, space: SearchSpace) -> None:
+        """Raise SpecError if ``space`` has decisions this strategy cannot search."""
+        unsupported = [d.name for d in space if d.kind not in self.kinds]
+        if unsupported:
+            raise SpecError(
+                f"strategy {self.name!r} cannot search {', '.join(unsupported[:5])}"
+                f"{' ...' if len(unsupported) > 5 else ''} "
+                f"(it searches {', '.join(sorted(self.kinds))} decisions)"
+            )
+
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:  # noqa: B027
+        """Hook: called after each trial is told to the study."""
+
+
+class SamplerStrategy(Strategy):
+    """A black-box strategy: an Optuna sampler the engine's ask/tell loop uses."""
+
+    @abc.abstractmethod
+    def sampler(
+        self, space: SearchSpace, directions: Sequence[optuna.study.StudyDirection]
+    ) -> optuna.samplers.BaseSampler:
+        """The sampler to load the study with."""
+
+
+class OneShotStrategy(Strategy):
+    """A strategy that trains a relaxed supernet itself and records derived architectures."""
+
+    @abc.abstractmethod
+    def search(self, session: Session) -> None:
+        """Run the search; record each derived Architecture with ``session.record``."""
+
+
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy", group="searchengine.strategies")
+
+
+def resolve_strategy(name: str) -> type[Strategy]:
+    """A registered strategy name, or ``package.module:ClassName``, to its class.
+
+    Raises:
+        UnknownNameError: an unknown registered name (with the choices).
+        SearchEngineError: a ``module:Class`` that cannot be imported or is not a Strategy.
+    """
+    if ":" not in name:
+        return STRATEGIES.get(name)
+    from searchengine._imports import import_reference
+
+    cls = import_reference(name, "strategy")
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise SearchEngineError(
+            f"{name!r} is not a Strategy subclass (SamplerStrategy or OneShotStrategy)"
+        )
+    if not issubclass(cls, SamplerStrategy | OneShotStrategy):
+        raise SearchEngineError(f"{name!r} must subclass SamplerStrategy or OneShotStrategy")
+    return cls

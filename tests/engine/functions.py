@@ -1,0 +1,26 @@
+"""Evaluator functions for engine tests (generic searches, no training)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+
+def quadratic(values: dict[str, Any], seed: int) -> dict[str, float]:
+    x = float(values["params.x"])
+    return {"value": (x - 1.0) ** 2, "size": abs(x) * 10, "seed": float(seed)}
+
+
+def interrupt_on_third(values: dict[str, Any], seed: int) -> dict[str, float]:
+    """Raises KeyboardInterrupt on the third call of a process, as Ctrl-C would."""
+    counter = Path(os.environ["SE_TEST_COUNTER"])
+    calls = int(counter.read_text()) + 1 if counter.exists() else 1
+    counter.write_text(str(calls))
+    if calls == 3:
+        raise KeyboardInterrupt
+    return quadratic(values, seed)
+
+
+def nan_metric(values: dict[str, Any], seed: int) -> dict[str, float]:
+    return {"value": float("nan")}

@@ -1,0 +1,191 @@
+"""The command line end to end: exit codes, messages, run on tiny data, plug-ins."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+from searchengine.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = """\
+name: tiny
+data: {dataset: synthetic, rows: 3000, options: {categorical: 4, numerical: 2, seed: 1}}
+model:
+  backbone: {choice: [fm, deepfm]}
+  embedding: {dim: {choice: [2, 4], per: field}}
+  mlp: {layers: [16]}
+train: {batch_size: 512, epochs: 2, patience: 1, lr: 5.0e-3}
+objectives: [{metric: auc}]
+search: {strategy: random, trials: 3, seed: 0}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def cli(
+    args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "searchengine", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+def test_run_end_to_end_and_rerun_best(tmp_path: Path, capsys) -> None:
+    spec = write(tmp_path, TINY)
+    out = tmp_path / "run"
+    assert main(["run", str(spec), "--out", str(out), "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert "Best trial of tiny (random)" in printed and "3 complete" in printed
+    result = json.loads((out / "result.json").read_text())
+    best = result["best"][0]
+    assert 0.5 < best["values"]["auc"] <= 1.0
+    assert set(best["test_metrics"]) >= {"auc", "logloss"}
+    assert best["metrics"]["embedding_params"] > 0 and best["metrics"]["latency_ms"] > 0
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{out / 'study.db'}")
+    assert len(study.trials) == 3
+    assert study.trials[0].intermediate_values  # validation AUC reported per epoch
+    # best.yaml is a concrete spec: running it is one trial with the same architecture
+    assert main(["run", str(out / "best.yaml"), "--out", str(tmp_path / "best"), "-q"]) == 0
+    again = json.loads((tmp_path / "best" / "result.json").read_text())["best"][0]
+    assert again["architecture"]["model"] == best["architecture"]["model"]
+    assert again["values"]["auc"] == pytest.approx(best["values"]["auc"], abs=1e-6)
+
+
+def test_validate_lists_decisions(tmp_path: Path, capsys) -> None:
+    assert main(["validate", str(write(tmp_path, TINY))]) == 0
+    out = capsys.readouterr().out
+    assert "model.embedding.dim[C1]" in out and "model.backbone" in out and "is valid" in out
+
+
+def test_bad_spec_exits_2_without_traceback(tmp_path: Path) -> None:
+    spec = write(
+        tmp_path, TINY.replace("epochs: 2", "epochs: -2").replace("backbone:", "backbon:")
+    )
+    done = cli(["validate", str(spec)])
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "train.epochs: expected a positive integer, got -2" in done.stderr
+    assert "model.backbon: unknown key 'backbon'; did you mean 'backbone'?" in done.stderr
+
+
+def test_bad_override_and_flags_exit_2(tmp_path: Path, capsys) -> None:
+    spec = str(write(tmp_path, TINY))
+    assert main(["validate", spec, "--set", "model.backbone=deepfn"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown backbone 'deepfn'; did you mean 'deepfm'?" in err
+    assert main(["run", spec, "--trials", "0"]) == 2
+    assert "--trials: expected a positive number, got 0" in capsys.readouterr().err
+    assert main(["run", spec, "--strategy", "tpee", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown strategy 'tpee'; did you mean 'tpe'?" in capsys.readouterr().err
+
+
+def test_missing_data_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    spec = write(tmp_path, "name: ml\ndata: {dataset: movielens-100k, path: /no/such/dir}\n")
+    assert main(["run", str(spec), "--out", str(tmp_path / "o"), "-q"]) == 2
+    assert "/no/such/dir" in capsys.readouterr().err
+
+
+def test_schema_is_in_sync_with_specs_schema_json(capsys) -> None:
+    assert main(["schema"]) == 0
+    printed = capsys.readouterr().out
+    committed = (ROOT / "specs" / "schema.json").read_text()
+    assert printed == committed, "run `searchengine schema > specs/schema.json`"
+    assert json.loads(printed)["properties"]["model"]
+
+
+def test_strategies_lists_builtins(capsys) -> None:
+    assert main(["strategies"]) == 0
+    out = capsys.readouterr().out
+    assert "tpe" in out and "random" in out and "black-box" in out
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["quickstart.yaml", "autodim_adult.yaml", "autofis_movielens.yaml", "generic_function.yaml"],
+)
+def test_shipped_specs_validate(name: str, capsys) -> None:
+    if name == "autofis_movielens.yaml" and not (ROOT.parent / "shared" / "datasets").exists():
+        pytest.skip("../shared/datasets is not beside the repository")
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        assert main(["validate", f"specs/{name}"]) == 0, capsys.readouterr().err
+    finally:
+        os.chdir(cwd)
+
+
+PLUGIN = ROOT / "tests" / "plugins" / "demo_plugin"
+GENERIC = """\
+name: plug
+evaluator: tests.engine.functions:quadratic
+params: {x: {float: [-5, 5]}}
+objectives: [{metric: value, direction: minimize}]
+search: {trials: 4}
+"""
+
+
+def test_plugin_strategy_by_module_and_class(tmp_path: Path) -> None:
+    spec = write(tmp_path, GENERIC)
+    done = cli(
+        [
+            "run",
+            str(spec),
+            "--strategy",
+            "searchengine_demo_plugin:HaltonStrategy",
+            "--out",
+            str(tmp_path / "o"),
+            "-q",
+        ],
+        env={"PYTHONPATH": f"{PLUGIN}{os.pathsep}{ROOT}"},
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "o" / "result.json").read_text())
+    assert result["strategy"] == "searchengine_demo_plugin:HaltonStrategy"
+    assert result["trials"]["complete"] == 4
+
+
+def test_plugin_strategy_by_entry_point(tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(PLUGIN),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert install.returncode == 0, install.stderr
+    env = {"PYTHONPATH": f"{target}{os.pathsep}{ROOT}"}
+    listed = cli(["strategies"], env=env)
+    assert listed.returncode == 0 and "halton" in listed.stdout
+    spec = write(tmp_path, GENERIC)
+    done = cli(
+        ["run", str(spec), "--strategy", "halton", "--out", str(tmp_path / "o"), "-q"], env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "o" / "result.json").read_text())["trials"]["complete"] == 4
