@@ -173,6 +173,6 @@ def test_table_parquet_rows_limit(write_table: WriteTable) -> None:
     assert len(data) == 30
 
 
-def test_declared_fields_of_table_come_from_the_spec(write_table: WriteTable) -> None:
+def test_declared_fields_of_table_come_from_the_spec() -> None:
     spec = DataSpec(dataset="table", path="x.csv", label="y", fields=[{"name": "a"}])
     assert [f.name for f in declared_fields(spec)] == ["a"]
