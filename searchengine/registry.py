@@ -57,6 +57,10 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {name!r} is already registered")
         self._items[name] = obj
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (for tests and interactive plug-in development)."""
+        self._items.pop(name, None)
+
     def _load_entry_points(self) -> None:
         if self._entry_points_loaded:
             return

@@ -168,6 +168,9 @@ def fit(
 ) -> FitOutcome:
     """Train with early stopping on validation AUC and restore the best epoch's weights.
 
+    Each history row holds the epoch's mean training loss, ``train_seconds`` (the
+    training pass alone, without validation) and the validation metrics.
+
     Args:
         model: a freshly built CTR model on the tensors' device.
         tensors: the data.
@@ -185,9 +188,11 @@ def fit(
     best: tuple[float, int, dict[str, float], dict] | None = None
     history: list[dict[str, float]] = []
     for epoch in range(int(train.epochs)):
+        epoch_start = time.perf_counter()
         loss = _train_epoch(model, tensors, optimizers, int(train.batch_size), generator)
+        seconds = time.perf_counter() - epoch_start
         valid = split_metrics(model, tensors, "valid", metrics)
-        history.append({"epoch": epoch, "train_loss": loss, **valid})
+        history.append({"epoch": epoch, "train_loss": loss, "train_seconds": seconds, **valid})
         score = valid["auc"] if math.isfinite(valid["auc"]) else -valid["logloss"]
         if best is None or score > best[0]:
             best = (score, epoch, valid, copy.deepcopy(model.state_dict()))

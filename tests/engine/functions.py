@@ -24,3 +24,11 @@ def interrupt_on_third(values: dict[str, Any], seed: int) -> dict[str, float]:
 
 def nan_metric(values: dict[str, Any], seed: int) -> dict[str, float]:
     return {"value": float("nan")}
+
+
+def slow_quadratic(values: dict[str, Any], seed: int) -> dict[str, float]:
+    """Takes a while, so that a test can press Ctrl-C in the middle of a trial."""
+    import time
+
+    time.sleep(0.4)
+    return quadratic(values, seed)
