@@ -1,18 +1,50 @@
-"""Optuna storages from URLs: RDB (SQLite, PostgreSQL, MySQL) or a journal file."""
+"""Optuna storages from URLs, with heartbeats and patience for a lost database.
+
+* ``sqlite:///file.db`` (the default): one process.
+* ``journal:PATH`` or a path ending in ``.log``: many processes on one host.
+* ``postgresql://user@host/db`` (or any SQLAlchemy URL Optuna supports): many hosts.
+
+RDB storages get heartbeats: a worker that dies leaves its trial RUNNING only until the
+grace period; the next worker to ask fails it and re-queues it once (Optuna's
+``RetryHeartbeatStaleTrialCallback``). A lost database connection is retried with
+exponential backoff for ``retry_seconds`` before the run stops with a clear message.
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import optuna
-from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 from searchengine.errors import SearchEngineError
 
-__all__ = ["default_storage_url", "open_storage"]
+__all__ = ["DatabaseLostError", "StorageOptions", "default_storage_url", "open_storage"]
 
+_log = logging.getLogger(__name__)
 _JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class DatabaseLostError(SearchEngineError):
+    """The database stayed unreachable longer than the retry budget."""
+
+
+@dataclass(frozen=True)
+class StorageOptions:
+    """How patient a storage is: heartbeat interval, grace period, retry budget (seconds)."""
+
+    heartbeat: int | None = 15
+    grace: int | None = None
+    retry_seconds: float = 120.0
 
 
 def default_storage_url(out_dir: Path) -> str:
@@ -20,17 +52,18 @@ def default_storage_url(out_dir: Path) -> str:
     return f"sqlite:///{(out_dir / 'study.db').resolve()}"
 
 
-def open_storage(url: str) -> BaseStorage:
-    """An Optuna storage for ``url``.
+def is_journal(url: str) -> bool:
+    return url.startswith("journal:") or (url.endswith(_JOURNAL_SUFFIXES) and "://" not in url)
 
-    ``journal:PATH`` or a path ending in ``.log``/``.journal``/``.jsonl`` is a journal file
-    (many processes on one host); anything with ``://`` is an RDB URL
-    (``sqlite:///file.db``, ``postgresql://user@host/db``).
+
+def open_storage(url: str, options: StorageOptions | None = None) -> BaseStorage:
+    """An Optuna storage for ``url`` (see the module docstring).
 
     Raises:
         SearchEngineError: an unusable URL, with the reason.
     """
-    if url.startswith("journal:") or (url.endswith(_JOURNAL_SUFFIXES) and "://" not in url):
+    options = options or StorageOptions()
+    if is_journal(url):
         path = Path(url.removeprefix("journal:"))
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
@@ -41,17 +74,127 @@ def open_storage(url: str) -> BaseStorage:
         )
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    heartbeat = options.heartbeat
+    grace = options.grace or (4 * heartbeat if heartbeat else None)
+    kwargs: dict[str, Any] = {}
+    if heartbeat:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            retry = RetryHeartbeatStaleTrialCallback(max_retry=1)
+        kwargs = {
+            "heartbeat_interval": heartbeat,
+            "grace_period": grace,
+            "heartbeat_stale_trial_callback": retry,
+        }
     try:
-        return RDBStorage(url, engine_kwargs=_engine_kwargs(url))
-    except (optuna.exceptions.StorageInternalError, ImportError, ValueError) as exc:
+        storage = _create_rdb(url, kwargs)
+    except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as exc:
         raise SearchEngineError(f"storage {url!r}: {exc}") from None
     except Exception as exc:  # SQLAlchemy's connection errors, missing drivers
         raise SearchEngineError(
             f"storage {url!r}: cannot open it ({type(exc).__name__}: {exc})"
         ) from None
+    storage.retry_seconds = options.retry_seconds
+    return storage
+
+
+def _create_rdb(url: str, kwargs: dict[str, Any]) -> RetryingRDBStorage:
+    """Create the storage; tolerate other workers creating the schema at the same moment."""
+    import sqlalchemy.exc
+
+    for attempt in range(8):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RetryingRDBStorage(url, engine_kwargs=_engine_kwargs(url), **kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == 7:
+                raise
+            time.sleep(0.25 * (attempt + 1))  # another process is creating the tables
+    raise AssertionError("unreachable")
 
 
 def _engine_kwargs(url: str) -> dict[str, object]:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 60}}
     return {"pool_pre_ping": True}
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    import sqlalchemy.exc
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+            return True
+        if isinstance(seen, sqlalchemy.exc.DBAPIError) and seen.connection_invalidated:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _retrying(method: F) -> F:
+    @functools.wraps(method)
+    def wrapper(self: RetryingRDBStorage, *args: Any, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.5
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                if not _is_connection_error(exc):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    raise DatabaseLostError(
+                        f"lost the database ({type(exc).__name__}) and it did not come back "
+                        f"within {self.retry_seconds:g} s; the study is intact up to the last "
+                        "finished trial: rerun the same command to resume"
+                    ) from None
+                _log.warning(
+                    "database unreachable (%s); retrying in %.1f s", type(exc).__name__, delay
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class RetryingRDBStorage(RDBStorage):
+    """An RDBStorage whose every operation survives a short loss of the database."""
+
+    retry_seconds: float = 120.0
+
+
+_RETRIED = (
+    "create_new_study",
+    "delete_study",
+    "set_study_user_attr",
+    "set_study_system_attr",
+    "get_study_id_from_name",
+    "get_study_name_from_id",
+    "get_study_directions",
+    "get_study_user_attrs",
+    "get_study_system_attrs",
+    "get_all_studies",
+    "create_new_trial",
+    "set_trial_param",
+    "get_trial_id_from_study_id_trial_number",
+    "get_trial_number_from_id",
+    "get_trial_param",
+    "set_trial_state_values",
+    "set_trial_intermediate_value",
+    "set_trial_user_attr",
+    "set_trial_system_attr",
+    "get_trial",
+    "get_all_trials",
+    "get_n_trials",
+    "get_best_trial",
+    "get_trial_params",
+    "get_trial_user_attrs",
+    "get_trial_system_attrs",
+    "record_heartbeat",
+    "_get_stale_trial_ids",
+    "check_trial_is_updatable",
+)
+for _name in _RETRIED:
+    setattr(RetryingRDBStorage, _name, _retrying(getattr(RDBStorage, _name)))

@@ -1,4 +1,4 @@
-"""The ``searchengine`` command: run | validate | schema | strategies.
+"""The ``searchengine`` command: run | worker | validate | schema | strategies.
 
 Exit codes: 0 ok, 1 internal error (a bug: the traceback is printed), 2 bad input (the
 message says where and what), 130 interrupted (the study is consistent; rerun to resume).
@@ -63,7 +63,36 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--study", help="study name (default: the spec's name)")
     run.add_argument("--seed", type=int, help="seed of the strategy and of training")
     run.add_argument("--out", help="output folder (default runs/<name>)")
+    run.add_argument(
+        "--workers",
+        type=int,
+        help="local worker processes sharing the study (default storage: a journal file)",
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    worker = sub.add_parser(
+        "worker",
+        help="join a running search from any machine",
+        description="Join the search on a shared storage: ask the study's strategy for the "
+        "next trial, evaluate it, tell it, until the shared budget is spent.",
+    )
+    _spec_arguments(worker)
+    worker.add_argument("--storage", help="the shared storage URL (default: search.storage)")
+    worker.add_argument("--study", help="study name (default: the spec's name)")
+    worker.add_argument("--trials", type=int, help="the shared trial budget")
+    worker.add_argument("--timeout", type=float, help="stop this worker after this many seconds")
+    worker.add_argument(
+        "--worker-index",
+        type=int,
+        help="offsets the strategy's seed (default: from the process id)",
+    )
+    worker.add_argument("--out", help="output folder (default runs/<name>)")
+    worker.add_argument(
+        "--no-results",
+        action="store_true",
+        help="do not write result.json (the coordinating run does)",
+    )
+    worker.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     validate = sub.add_parser(
         "validate",
@@ -94,9 +123,11 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
 
     _positive("trials", args.trials)
     _positive("timeout", args.timeout)
+    _positive("workers", args.workers)
     spec = load_spec(args.spec, args.overrides)
     result = run(
         spec,
+        workers=args.workers,
         strategy=args.strategy,
         trials=args.trials,
         timeout=args.timeout,
@@ -111,6 +142,46 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
         console.print("[yellow]interrupted[/yellow]: rerun the same command to continue")
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def _cmd_worker(args: argparse.Namespace, console: Console) -> int:
+    import os
+
+    from searchengine import _results
+    from searchengine.engine import run
+    from searchengine.searchspace import load_spec
+
+    _positive("trials", args.trials)
+    _positive("timeout", args.timeout)
+    spec = load_spec(args.spec, args.overrides)
+    if not (args.storage or spec.search.storage):
+        raise SearchEngineError(
+            "worker: give --storage (the storage of the shared study), "
+            "e.g. postgresql://user@host/db"
+        )
+    signal.signal(signal.SIGINT, _interrupt_once)
+    index = args.worker_index if args.worker_index is not None else os.getpid()
+    result = run(
+        spec,
+        trials=args.trials,
+        timeout=args.timeout,
+        storage=args.storage,
+        study_name=args.study,
+        out=args.out,
+        workers=1,
+        worker_index=index,
+        progress=not args.quiet,
+        write_results=not args.no_results,
+    )
+    if result.summary:
+        _results.print_summary(result.summary, result.out_dir, console)
+    return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
+
+
+def _interrupt_once(signum: int, frame: Any) -> None:
+    """First SIGINT: stop (the running trial is closed as interrupted); then ignore."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
@@ -155,6 +226,7 @@ def _cmd_strategies(args: argparse.Namespace, console: Console) -> int:
 
 _COMMANDS: dict[str, Any] = {
     "run": _cmd_run,
+    "worker": _cmd_worker,
     "validate": _cmd_validate,
     "schema": _cmd_schema,
     "strategies": _cmd_strategies,

@@ -5,8 +5,14 @@ strategy drive it until the trial budget, counted over the whole study, or the t
 is spent. Every candidate becomes one trial: COMPLETE with its objective values (and its
 constraint values, so infeasible trials are recorded as such), PRUNED, or FAIL with its
 reason in the trial's user attributes. The study stays consistent whatever happens:
-Ctrl-C fails the running trial as interrupted (it does not count against the budget)
-and a rerun continues.
+
+* Ctrl-C fails the running trial as ``interrupted``; it does not count against the
+  budget and a rerun continues.
+* With several workers on one storage, the budget is shared: a worker asks only while
+  finished + running trials are below it, and a trial that still overshoots (two workers
+  racing) is closed as ``surplus`` before any work is done.
+* On RDB storages each running trial sends heartbeats; a trial whose worker died is failed
+  after the grace period and re-queued once, and the failed copy does not count.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,15 +30,15 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from searchengine import _results
-from searchengine._storage import default_storage_url, open_storage
+from searchengine._storage import StorageOptions, default_storage_url, open_storage
 from searchengine.errors import SearchEngineError, SpecError
 from searchengine.evaluation import CandidateError, make_evaluator, metric_direction
 from searchengine.evaluation.evaluator import BaseEvaluator, Result
 from searchengine.searchspace import Architecture, SearchSpace, Spec
-from searchengine.searchspace.spec import safe_name
+from searchengine.searchspace.spec import SearchSettings, safe_name
 from searchengine.strategies import OneShotStrategy, SamplerStrategy, Strategy, resolve_strategy
 
-__all__ = ["RunResult", "Session", "open_study", "run"]
+__all__ = ["RunResult", "Session", "budget_used", "open_study", "run"]
 
 _log = logging.getLogger(__name__)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -51,13 +58,25 @@ class RunResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
+def _uncounted(trials: Sequence[FrozenTrial]) -> set[int]:
+    """Numbers of finished trials that do not use budget: interrupted, surplus, retried."""
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    return retried | {
+        t.number for t in trials if t.user_attrs.get("interrupted") or t.user_attrs.get("surplus")
+    }
+
+
 def budget_used(study: optuna.Study) -> int:
-    """Finished trials that count against the budget (interrupted ones do not)."""
-    return sum(
-        1
-        for t in study.get_trials(deepcopy=False, states=FINISHED)
-        if not t.user_attrs.get("interrupted")
-    )
+    """Finished trials that count against the budget."""
+    trials = study.get_trials(deepcopy=False)
+    skip = _uncounted(trials)
+    return sum(1 for t in trials if t.state in FINISHED and t.number not in skip)
+
+
+def _claimed(trials: Sequence[FrozenTrial], below: int | None = None) -> int:
+    """Trials that use budget now or will: counted finished ones, running and waiting ones."""
+    skip = _uncounted(trials)
+    return sum(1 for t in trials if t.number not in skip and (below is None or t.number < below))
 
 
 class Session:
@@ -89,7 +108,8 @@ class Session:
         return len(self.objectives) == 1
 
     def budget_left(self) -> int:
-        return self.trials - budget_used(self.study)
+        """Trials this study may still start (finished, running and queued ones count)."""
+        return self.trials - _claimed(self.study.get_trials(deepcopy=False))
 
     def time_left(self) -> float:
         if self.timeout is None:
@@ -99,44 +119,68 @@ class Session:
     def exhausted(self) -> bool:
         return self.budget_left() <= 0 or self.time_left() <= 0
 
+    def next_trial(self) -> optuna.Trial | None:
+        """Ask the study for a trial, or None when the budget or the time is spent."""
+        _fail_stale_trials(self.study)
+        if self.exhausted():
+            return None
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Heartbeat of storage")
+            trial = self.study.ask()
+        trials = self.study.get_trials(deepcopy=False)
+        if _claimed(trials, below=trial.number) >= self.trials:
+            trial.set_user_attr("surplus", True)
+            trial.set_user_attr("fail_reason", "surplus: other workers used the budget first")
+            self.study.tell(trial, state=TrialState.FAIL)
+            return None
+        return trial
+
     def record(
         self, arch: Architecture, *, user_attrs: dict[str, Any] | None = None
     ) -> FrozenTrial:
         """Evaluate ``arch`` with the common evaluator and record it as one trial.
 
         One-shot strategies put their search cost (seconds, epochs) and learned weights
-        in ``user_attrs``.
+        in ``user_attrs``. The trial is created with the architecture's parameters fixed,
+        so no sampler is involved and no other worker can take it.
         """
-        self.study.enqueue_trial(dict(arch.params), user_attrs=user_attrs)
-        trial = self.study.ask(fixed_distributions=self.space.distributions(arch.values))
-        return self.evaluate_trial(trial, lambda: arch)
+        template = optuna.trial.create_trial(
+            state=TrialState.RUNNING,
+            params=dict(arch.params),
+            distributions=self.space.distributions(arch.values),
+            user_attrs=user_attrs or {},
+        )
+        storage = self.study._storage
+        trial_id = storage.create_new_trial(self.study._study_id, template_trial=template)
+        return self.evaluate_trial(optuna.Trial(self.study, trial_id), lambda: arch)
 
     def evaluate_trial(
         self, trial: optuna.Trial, make_arch: Callable[[], Architecture]
     ) -> FrozenTrial:
         """Evaluate one asked trial and tell the study; never raises for a bad candidate."""
-        try:
-            values = self._evaluate(trial, make_arch())
-        except optuna.TrialPruned as exc:
-            trial.set_user_attr("prune_reason", str(exc) or "pruned")
-            frozen = self.study.tell(trial, state=TrialState.PRUNED)
-        except KeyboardInterrupt:
-            trial.set_user_attr("interrupted", True)
-            trial.set_user_attr("fail_reason", "interrupted")
-            self.study.tell(trial, state=TrialState.FAIL)
-            raise
-        except SearchEngineError:
-            trial.set_user_attr("fail_reason", "aborted: bad input")
-            self.study.tell(trial, state=TrialState.FAIL)
-            raise
-        except Exception as exc:  # a failing candidate must not stop the study
-            reason = f"{type(exc).__name__}: {exc}"
-            if not isinstance(exc, CandidateError):
-                _log.warning("trial %d failed: %s", trial.number, reason, exc_info=True)
-            trial.set_user_attr("fail_reason", reason[:2000])
-            frozen = self.study.tell(trial, state=TrialState.FAIL)
-        else:
-            frozen = self.study.tell(trial, values)
+        with _heartbeat(self.study, trial):
+            try:
+                values = self._evaluate(trial, make_arch())
+            except optuna.TrialPruned as exc:
+                trial.set_user_attr("prune_reason", str(exc) or "pruned")
+                frozen = self.study.tell(trial, state=TrialState.PRUNED)
+            except KeyboardInterrupt:
+                trial.set_user_attr("interrupted", True)
+                trial.set_user_attr("fail_reason", "interrupted")
+                self.study.tell(trial, state=TrialState.FAIL)
+                raise
+            except SearchEngineError:
+                trial.set_user_attr("fail_reason", "aborted: bad input")
+                self.study.tell(trial, state=TrialState.FAIL)
+                raise
+            except Exception as exc:  # a failing candidate must not stop the study
+                reason = f"{type(exc).__name__}: {exc}"
+                if not isinstance(exc, CandidateError):
+                    _log.warning("trial %d failed: %s", trial.number, reason, exc_info=True)
+                trial.set_user_attr("fail_reason", reason[:2000])
+                frozen = self.study.tell(trial, state=TrialState.FAIL)
+            else:
+                frozen = self.study.tell(trial, values)
         for callback in self.callbacks:
             callback(self.study, frozen)
         return frozen
@@ -179,7 +223,7 @@ class Session:
                 (value - c.max) if c.max is not None else -math.inf,
                 (c.min - value) if c.min is not None else -math.inf,
             )
-            key = _constraint_key(c)
+            key = constraint_key(c)
             if key not in done:
                 trial.set_constraint(key, violation)
                 done.add(key)
@@ -188,7 +232,20 @@ class Session:
         return over
 
 
-def _constraint_key(c: Any) -> str:
+def _fail_stale_trials(study: optuna.Study) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def _heartbeat(study: optuna.Study, trial: optuna.Trial) -> Any:
+    from optuna.storages._heartbeat import get_heartbeat_thread
+
+    return get_heartbeat_thread(trial._trial_id, study._storage)
+
+
+def constraint_key(c: Any) -> str:
+    """The name a constraint is stored under: ``embedding_params<=20000``."""
     parts = ([f"{c.metric}<={c.max:g}"] if c.max is not None else []) + (
         [f"{c.metric}>={c.min:g}"] if c.min is not None else []
     )
@@ -208,6 +265,10 @@ def _pruner(spec: Spec) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
+def storage_options(settings: SearchSettings) -> StorageOptions:
+    return StorageOptions(settings.heartbeat, settings.grace, settings.retry_seconds)
+
+
 def open_study(
     spec: Spec, space: SearchSpace, strategy: Strategy, storage: str, study_name: str
 ) -> optuna.Study:
@@ -218,13 +279,12 @@ def open_study(
             now has another distribution.
     """
     wanted = directions(spec)
-    sampler = (
-        strategy.sampler(space, [optuna.study.StudyDirection[d.upper()] for d in wanted])
-        if isinstance(strategy, SamplerStrategy)
-        else optuna.samplers.RandomSampler(strategy.seed)
-    )
+    if isinstance(strategy, SamplerStrategy):
+        sampler = strategy.sampler(space, [optuna.study.StudyDirection[d.upper()] for d in wanted])
+    else:
+        sampler = optuna.samplers.RandomSampler(strategy.seed)
     study = optuna.create_study(
-        storage=open_storage(storage),
+        storage=open_storage(storage, storage_options(spec.search)),
         study_name=study_name,
         directions=wanted,
         sampler=sampler,
@@ -245,8 +305,9 @@ def open_study(
             f"{study_name!r} began; a decision keeps one distribution within a study. "
             "Use another --study name, or restore the spec."
         )
-    stored.update(space.signature())
-    study.set_user_attr(SPACE_ATTR, stored)
+    if any(n not in stored for n in space.signature()):
+        stored.update(space.signature())
+        study.set_user_attr(SPACE_ATTR, stored)
     if SPEC_ATTR not in study.user_attrs:
         study.set_user_attr(SPEC_ATTR, spec.model_dump(mode="json", by_alias=True))
     return study
@@ -262,15 +323,24 @@ def run(
     study_name: str | None = None,
     seed: int | None = None,
     out: str | Path | None = None,
+    workers: int | None = None,
+    worker_index: int | None = None,
     callbacks: Sequence[Callback] = (),
     evaluator: BaseEvaluator | None = None,
     progress: bool = True,
+    write_results: bool = True,
 ) -> RunResult:
     """Run (or resume) the search a spec describes.
 
-    Arguments override the spec's ``search`` settings. Returns the study, the best trial
-    (or the Pareto set), and whether the run was interrupted; writes ``result.json`` and
-    ``best.yaml`` to the output folder (default ``runs/<name>/``).
+    Arguments override the spec's ``search`` settings. With ``workers > 1``, that many
+    local worker processes share the study (see :mod:`searchengine._workers`).
+    ``worker_index`` offsets the strategy's seed, so workers on one study propose
+    different candidates while training stays seeded by ``search.seed``.
+
+    Returns:
+        The study, the best trial (or the Pareto set), whether the run was interrupted;
+        ``result.json`` and ``best.yaml`` are written to the output folder (default
+        ``runs/<name>/``) unless ``write_results`` is false.
 
     Raises:
         SearchEngineError: bad input (unknown strategy, data errors, study mismatch).
@@ -285,16 +355,22 @@ def run(
                 "storage": storage,
                 "study": study_name,
                 "seed": seed,
+                "workers": workers,
             }.items()
             if v is not None
         }
     )
     spec = spec.model_copy(update={"search": settings})
     space = SearchSpace.from_spec(spec)
-    strategy_obj = resolve_strategy(settings.strategy)(seed=settings.seed, **settings.options)
+    strategy_seed = settings.seed if worker_index is None else settings.seed + 7919 * worker_index
+    strategy_obj = resolve_strategy(settings.strategy)(seed=strategy_seed, **settings.options)
     strategy_obj.check(space)
     out_dir = Path(out) if out is not None else Path("runs") / safe_name(spec.name)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if settings.workers > 1:
+        from searchengine._workers import run_workers
+
+        return run_workers(spec, space, out_dir, progress=progress)
     storage_url = settings.storage or default_storage_url(out_dir)
     study = open_study(spec, space, strategy_obj, storage_url, spec.study_name)
     evaluator = evaluator or make_evaluator(spec)
@@ -318,12 +394,25 @@ def run(
             if isinstance(strategy_obj, OneShotStrategy):
                 strategy_obj.search(session)
             else:
-                while not session.exhausted():
-                    trial = study.ask()
+                while (trial := session.next_trial()) is not None:
                     session.evaluate_trial(trial, lambda t=trial: space.sample(t))
         except KeyboardInterrupt:
             interrupted = True
             _log.warning("interrupted: the study is consistent; rerun to continue")
-    summary = _results.write(study, space, spec, out_dir, storage_url, settings.strategy)
-    best = _results.best_trials(study)
-    return RunResult(study, space, out_dir, best, interrupted, summary)
+    return finish(study, space, spec, out_dir, storage_url, interrupted, write_results)
+
+
+def finish(
+    study: optuna.Study,
+    space: SearchSpace,
+    spec: Spec,
+    out_dir: Path,
+    storage_url: str,
+    interrupted: bool,
+    write_results: bool = True,
+) -> RunResult:
+    """Write the results of a run and wrap them up."""
+    summary: dict[str, Any] = {}
+    if write_results:
+        summary = _results.write(study, space, spec, out_dir, storage_url, spec.search.strategy)
+    return RunResult(study, space, out_dir, _results.best_trials(study), interrupted, summary)

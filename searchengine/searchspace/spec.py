@@ -291,6 +291,19 @@ class SearchSettings(_Model):
     study: str | None = Field(None, description="Study name; default the spec's name.")
     pruner: Literal["none", "median", "hyperband"] = "none"
     options: dict[str, Any] = Field(default_factory=dict, description="Strategy options.")
+    workers: PosInt = Field(
+        1, description="Local worker processes; more than one share a journal file by default."
+    )
+    heartbeat: PosInt | None = Field(
+        15, description="RDB storages: seconds between a running trial's heartbeats."
+    )
+    grace: PosInt | None = Field(
+        None, description="Seconds without a heartbeat before a trial is failed and re-queued "
+        "(default 4 x heartbeat)."
+    )
+    retry_seconds: PosFloat = Field(
+        120.0, description="How long a lost database connection is retried before giving up."
+    )
 
 
 def _default_objectives() -> list[Objective]:

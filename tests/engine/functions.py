@@ -32,3 +32,11 @@ def slow_quadratic(values: dict[str, Any], seed: int) -> dict[str, float]:
 
     time.sleep(0.4)
     return quadratic(values, seed)
+
+
+def sleepy(values: dict[str, Any], seed: int) -> dict[str, float]:
+    """Sleeps ``$SE_TEST_SLEEP`` seconds (default 0.05), then returns the quadratic."""
+    import time
+
+    time.sleep(float(os.environ.get("SE_TEST_SLEEP", "0.05")))
+    return quadratic(values, seed)

@@ -38,8 +38,9 @@ def test_sigint_then_rerun(tmp_path: Path) -> None:
     out = tmp_path / "run"
     storage = f"sqlite:///{out / 'study.db'}"
     command = [sys.executable, "-m", "searchengine", "run", str(spec), "--out", str(out), "-q"]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 120
     while _complete(storage) < 3 and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -56,9 +57,14 @@ def test_sigint_then_rerun(tmp_path: Path) -> None:
     done = [t.params for t in trials if t.state == TrialState.COMPLETE]
     assert len(done) >= 3 and (out / "result.json").exists()
 
-    rerun = subprocess.run([*command, "--trials", str(len(done) + 2)], cwd=ROOT,
-                           capture_output=True, text=True, timeout=120,
-                           env={**os.environ})
+    rerun = subprocess.run(
+        [*command, "--trials", str(len(done) + 2)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ},
+    )
     assert rerun.returncode == 0, rerun.stderr
     study = optuna.load_study(study_name="sigint", storage=storage)
     complete = [t.params for t in study.get_trials() if t.state == TrialState.COMPLETE]

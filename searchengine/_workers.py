@@ -1,0 +1,115 @@
+"""``searchengine run --workers N``: N local worker processes on one shared study.
+
+The parent creates the study and encodes the data once (so workers find it cached), then
+starts ``searchengine worker`` processes, each in its own session so that a terminal's
+Ctrl-C reaches only the parent, which forwards one SIGINT to every worker: each closes
+its running trial as interrupted and exits. The parent shows progress from the study and
+writes the results when all workers are done.
+
+Local workers share a journal file by default: SQLite serializes writers on one file
+lock and reports "database is locked" under concurrent writes, while Optuna's journal
+storage appends to a log file with a file lock designed for many processes on one host.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from searchengine import _results
+from searchengine.errors import SearchEngineError
+from searchengine.evaluation import make_evaluator
+from searchengine.searchspace import SearchSpace, Spec
+
+__all__ = ["run_workers"]
+
+_log = logging.getLogger(__name__)
+_GRACE_SECONDS = 120
+
+
+def _worker_spec(spec: Spec, storage: str, out_dir: Path) -> Path:
+    search = spec.search.model_copy(
+        update={"storage": storage, "study": spec.study_name, "workers": 1}
+    )
+    data = spec.model_copy(update={"search": search}).model_dump(
+        mode="json", by_alias=True, exclude_defaults=True
+    )
+    path = out_dir / "workers.spec.yaml"
+    path.write_text(
+        "# written by `searchengine run --workers`; each worker reads it\n"
+        + yaml.safe_dump(data, sort_keys=False)
+    )
+    return path
+
+
+def run_workers(spec: Spec, space: SearchSpace, out_dir: Path, *, progress: bool) -> object:
+    """Run ``spec.search.workers`` worker processes on one study; see the module docstring."""
+    from searchengine.engine import finish, open_study
+    from searchengine.strategies import resolve_strategy
+
+    settings = spec.search
+    storage = settings.storage or f"journal:{(out_dir / 'study.log').resolve()}"
+    if settings.storage is None and (out_dir / "study.db").exists():
+        _log.warning(
+            "several workers use %s; the single-process study in %s is not resumed "
+            "(pass --storage to share it instead)",
+            storage,
+            out_dir / "study.db",
+        )
+    strategy = resolve_strategy(settings.strategy)(seed=settings.seed, **settings.options)
+    study = open_study(spec, space, strategy, storage, spec.study_name)
+    prepare = getattr(make_evaluator(spec), "prepare", None)
+    if prepare is not None:
+        prepare()  # encode once; workers then read the disk cache
+    spec_file = _worker_spec(spec, storage, out_dir)
+    command = [
+        sys.executable,
+        "-m",
+        "searchengine",
+        "worker",
+        str(spec_file),
+        "--no-results",
+        "-q",
+    ]
+    procs = [
+        subprocess.Popen([*command, "--worker-index", str(k)], start_new_session=True)
+        for k in range(settings.workers)
+    ]
+    budget = settings.trials if len(space) else 1
+    interrupted = False
+    with _results.Progress(study, budget, spec, enabled=progress) as display:
+        try:
+            while any(p.poll() is None for p in procs):
+                display.update(study, None)
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            interrupted = True
+            _stop(procs)
+        display.update(study, None)
+    codes = [p.wait() for p in procs]
+    if not interrupted and all(code == 2 for code in codes):
+        raise SearchEngineError("every worker stopped on bad input (see their messages above)")
+    if any(code not in (0, 2, 130) for code in codes):
+        _log.warning("worker exit codes: %s", codes)
+    interrupted = interrupted or any(code == 130 for code in codes)
+    return finish(study, space, spec, out_dir, storage, interrupted)
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """Forward one SIGINT to each worker, then wait; kill those that do not stop."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + _GRACE_SECONDS
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _log.warning("worker %d did not stop; killing it", p.pid)
+            p.kill()

@@ -1,0 +1,94 @@
+"""Adam for embedding tables with sparse gradients, updating only the rows a batch touched.
+
+The arithmetic is that of ``torch.optim.SparseAdam`` ("lazy" Adam: the moments of rows
+absent from a batch are left as they are; bias correction uses the optimizer's step
+count). What differs is the bookkeeping: ``SparseAdam`` coalesces the gradient and then
+does several sparse-masked adds over the whole table, which on CPU costs more than the
+forward and backward passes of a Criteo-sized model. Here the batch's rows are found
+with one ``unique``, and the update is a gather, a few small dense ops on ``(U, D)``
+(``U`` touched rows) and a scatter back.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor
+
+__all__ = ["RowSparseAdam"]
+
+
+def _rows_and_sums(grad: Tensor) -> tuple[Tensor, Tensor]:
+    """The distinct rows of a sparse COO gradient ``(V, D)`` and their summed values."""
+    if grad.is_coalesced():
+        return grad._indices()[0], grad._values()
+    rows, inverse = torch.unique(grad._indices()[0], return_inverse=True)  # (U,), (n,)
+    values = grad._values()  # (n, D)
+    sums = values.new_zeros((rows.numel(), *values.shape[1:]))
+    return rows, sums.index_add_(0, inverse, values)  # (U,), (U, D)
+
+
+class RowSparseAdam(torch.optim.Optimizer):
+    """``torch.optim.SparseAdam``'s update, computed on the touched rows only.
+
+    Args:
+        params: parameters whose gradients are sparse COO tensors (``nn.Embedding`` built
+            with ``sparse=True``).
+        lr: learning rate.
+        betas: decay rates of the first and second moments.
+        eps: added to the denominator.
+
+    Raises:
+        ValueError: for an lr, eps or beta out of range.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        if not lr > 0.0 or not eps > 0.0:
+            raise ValueError(f"lr and eps must be > 0, got lr={lr}, eps={eps}")
+        if not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"betas must be in [0, 1), got {betas}")
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
+
+    @torch.no_grad()
+    def step(self, closure=None):  # type: ignore[no-untyped-def, override]
+        """One update of every parameter that has a gradient.
+
+        Raises:
+            RuntimeError: if a gradient is dense.
+        """
+        loss = None if closure is None else closure()
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                if not param.grad.is_sparse:
+                    raise RuntimeError("RowSparseAdam needs sparse gradients (sparse=True)")
+                state = self.state[param]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(param)
+                    state["exp_avg_sq"] = torch.zeros_like(param)
+                state["step"] += 1
+                rows, grad = _rows_and_sums(param.grad)  # (U,), (U, D)
+                exp_avg = state["exp_avg"].index_select(0, rows).lerp_(grad, 1.0 - beta1)
+                exp_avg_sq = state["exp_avg_sq"].index_select(0, rows)
+                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
+                state["exp_avg"].index_copy_(0, rows, exp_avg)
+                state["exp_avg_sq"].index_copy_(0, rows, exp_avg_sq)
+                step_size = (
+                    group["lr"]
+                    * math.sqrt(1.0 - beta2 ** state["step"])
+                    / (1.0 - beta1 ** state["step"])
+                )
+                update = exp_avg.div_(exp_avg_sq.sqrt_().add_(group["eps"]))  # (U, D)
+                param.index_add_(0, rows, update, alpha=-step_size)
+        return loss

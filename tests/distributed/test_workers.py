@@ -1,0 +1,179 @@
+"""Many workers on one study, and faults that must cost nothing already done.
+
+Real components: a PostgreSQL server started from the distribution's binaries (skipped
+with a reason where there are none), worker processes started through the CLI, SIGKILL
+and SIGINT, and a database stopped and restarted during a run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def spec_file(tmp_path: Path, trials: int, extra: str = "") -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text(
+        "name: dist\n"
+        "evaluator: tests.engine.functions:sleepy\n"
+        "params: {x: {float: [-5, 5]}, n: {int: [0, 1000]}}\n"
+        "objectives: [{metric: value, direction: minimize}]\n"
+        f"search: {{strategy: random, trials: {trials}, heartbeat: 1, grace: 3{extra}}}\n"
+    )
+    return path
+
+
+def worker(spec: Path, storage: str, index: int, sleep: float = 0.05) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "searchengine",
+            "worker",
+            str(spec),
+            "--storage",
+            storage,
+            "--worker-index",
+            str(index),
+            "--no-results",
+            "-q",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "SE_TEST_SLEEP": str(sleep)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def load(storage: str) -> optuna.Study:
+    return optuna.load_study(study_name="dist", storage=storage)
+
+
+def complete(storage: str) -> list[optuna.trial.FrozenTrial]:
+    try:
+        trials = load(storage).get_trials(deepcopy=False)
+    except Exception:  # not created yet
+        return []
+    return [t for t in trials if t.state == TrialState.COMPLETE]
+
+
+def wait_for(predicate, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_three_workers_share_the_budget(tmp_path: Path, pg_url: str) -> None:
+    spec = spec_file(tmp_path, trials=30)
+    procs = [worker(spec, pg_url, k) for k in range(3)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    trials = load(pg_url).get_trials()
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(done) == 30
+    assert len({tuple(sorted(t.params.items())) for t in done}) == 30  # none evaluated twice
+    others = [t for t in trials if t.state != TrialState.COMPLETE]
+    assert all(t.user_attrs.get("surplus") for t in others)  # only closed, never evaluated
+
+
+def test_sigkilled_worker_trial_is_failed_and_retried(tmp_path: Path, pg_url: str) -> None:
+    spec = spec_file(tmp_path, trials=8)
+    victim = worker(spec, pg_url, 0, sleep=1.5)
+    wait_for(lambda: len(complete(pg_url)) >= 1)
+    time.sleep(0.5)  # inside its second trial
+    before = {t.number: t.params for t in complete(pg_url)}
+    running = [t for t in load(pg_url).get_trials() if t.state == TrialState.RUNNING]
+    assert len(running) == 1
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    survivor = worker(spec, pg_url, 1, sleep=0.3)
+    out, err = survivor.communicate(timeout=300)
+    assert survivor.returncode == 0, err
+    trials = {t.number: t for t in load(pg_url).get_trials()}
+    stale = trials[running[0].number]
+    assert stale.state == TrialState.FAIL
+    retries = [t for t in trials.values() if t.system_attrs.get("failed_trial") == stale.number]
+    assert len(retries) == 1 and retries[0].params == stale.params
+    assert retries[0].state == TrialState.COMPLETE
+    assert sum(t.state == TrialState.COMPLETE for t in trials.values()) == 8
+    assert all(
+        trials[n].params == p and trials[n].state == TrialState.COMPLETE for n, p in before.items()
+    )  # nothing done earlier was lost
+
+
+def test_database_outage_is_survived(tmp_path: Path, pg_server, pg_url: str) -> None:
+    spec = spec_file(tmp_path, trials=10)
+    proc = worker(spec, pg_url, 0, sleep=0.5)
+    wait_for(lambda: len(complete(pg_url)) >= 2)
+    before = {t.number: t.params for t in complete(pg_url)}
+    pg_server.stop()
+    time.sleep(4)
+    pg_server.start()
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "database unreachable" in err
+    trials = load(pg_url).get_trials()
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 10
+    assert all(t.state != TrialState.RUNNING for t in trials)
+    by_number = {t.number: t for t in trials}
+    assert all(by_number[n].params == p for n, p in before.items())
+
+
+def test_ctrl_c_stops_all_local_workers_and_rerun_completes(tmp_path: Path) -> None:
+    spec = spec_file(tmp_path, trials=12)
+    out = tmp_path / "run"
+    storage = f"journal:{out / 'study.log'}"
+    command = [
+        sys.executable,
+        "-m",
+        "searchengine",
+        "run",
+        str(spec),
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+        "-q",
+    ]
+    env = {**os.environ, "SE_TEST_SLEEP": "0.5"}
+    parent = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    wait_for(lambda: (out / "study.log").exists())
+    journal = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(out / "study.log"))
+    )
+    wait_for(lambda: len(complete_in(journal)) >= 2)
+    parent.send_signal(signal.SIGINT)
+    _, err = parent.communicate(timeout=180)
+    assert parent.returncode == 130, err
+    workers = subprocess.run(
+        ["pgrep", "-f", "searchengine worker .*workers.spec.yaml"], capture_output=True, text=True
+    )
+    assert workers.stdout.strip() == "", "a worker outlived the run"
+    trials = complete_in(journal, all_states=True)
+    assert all(t.state != TrialState.RUNNING for t in trials)
+    assert (out / "result.json").exists()
+    rerun = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert len(complete_in(journal)) == 12
+    assert storage.endswith("study.log")
+
+
+def complete_in(storage, all_states: bool = False) -> list[optuna.trial.FrozenTrial]:
+    try:
+        trials = optuna.load_study(study_name="dist", storage=storage).get_trials(deepcopy=False)
+    except KeyError:
+        return []
+    return trials if all_states else [t for t in trials if t.state == TrialState.COMPLETE]
