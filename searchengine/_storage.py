@@ -106,12 +106,35 @@ def _create_rdb(url: str, kwargs: dict[str, Any]) -> RetryingRDBStorage:
         try:
             with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return RetryingRDBStorage(url, engine_kwargs=_engine_kwargs(url), **kwargs)
+                storage = RetryingRDBStorage(url, engine_kwargs=_engine_kwargs(url), **kwargs)
+            if url.startswith("sqlite"):
+                _tune_sqlite(storage)
+            return storage
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
             if attempt == 7:
                 raise
             time.sleep(0.25 * (attempt + 1))  # another process is creating the tables
     raise AssertionError("unreachable")
+
+
+def _tune_sqlite(storage: RDBStorage) -> None:
+    """Write-ahead logging, and fsync at checkpoints rather than at every commit.
+
+    A trial makes about ten small commits; with SQLite's defaults each waits for an fsync
+    (~20 ms here). In WAL mode with ``synchronous=NORMAL`` a commit survives the process
+    being killed, and only an operating-system crash can lose the last commits. WAL also
+    lets readers (a report, a dashboard) run while a search writes.
+    """
+    import sqlalchemy
+
+    def on_connect(dbapi_connection: Any, _: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    sqlalchemy.event.listen(storage.engine, "connect", on_connect)
+    storage.engine.dispose()  # connections made while creating the tables predate the hook
 
 
 def _engine_kwargs(url: str) -> dict[str, object]:

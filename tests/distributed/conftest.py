@@ -2,14 +2,11 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.distributed.pg import PostgresServer, find_binaries
+from searchengine.testing.postgres import PostgresServer, find_binaries, throwaway_postgres
 
 _names = itertools.count()
 
@@ -30,16 +27,8 @@ def pg_server() -> Iterator[PostgresServer]:
         except KeyError:
             pytest.skip("running as root and there is no 'postgres' user to run the server as")
     pytest.importorskip("psycopg2", reason="the PostgreSQL driver psycopg2 is not installed")
-    # Not under pytest's tmp_path: it is private to root, and the server runs as postgres.
-    root = Path(tempfile.mkdtemp(prefix="searchengine-pg-"))
-    server = PostgresServer(root, binaries)
-    try:
-        server.init()
-        server.start()
+    with throwaway_postgres() as server:
         yield server
-        server.stop()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

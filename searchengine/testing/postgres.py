@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL server on loopback for the distributed tests.
+"""A throwaway PostgreSQL server on loopback, for tests and benchmarks of distributed search.
 
 Started from the distribution's binaries (``initdb``, ``pg_ctl``) on a temporary folder;
 as root, the server runs as the ``postgres`` user (PostgreSQL refuses to run as root).
@@ -6,12 +6,15 @@ as root, the server runs as the ``postgres`` user (PostgreSQL refuses to run as 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -83,3 +86,27 @@ class PostgresServer:
 
     def url(self, database: str) -> str:
         return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{database}"
+
+
+@contextlib.contextmanager
+def throwaway_postgres() -> Iterator[PostgresServer]:
+    """A started server on a new temporary folder, stopped and removed afterwards.
+
+    Raises:
+        RuntimeError: no PostgreSQL binaries, or no ``postgres`` user to run them as root.
+    """
+    binaries = find_binaries()
+    if binaries is None:
+        raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) not found")
+    # Not under a root-private temporary folder: the server may run as postgres.
+    root = Path(tempfile.mkdtemp(prefix="searchengine-pg-"))
+    try:
+        server = PostgresServer(root, binaries)
+        server.init()
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
