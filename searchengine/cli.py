@@ -94,6 +94,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
+    compare = sub.add_parser(
+        "compare", help="compare strategies on one space with equal budgets",
+        description="Run each strategy on each seed with the same space, data split and "
+                    "budget; print and write compare.md / compare.json.")
+    _spec_arguments(compare)
+    compare.add_argument("--strategies", required=True,
+                         help="comma-separated, e.g. fde,mde,random,tpe,evolution")
+    compare.add_argument("--seeds", type=int, default=3, help="repeats per strategy (default 3)")
+    compare.add_argument("--budget", help="per run: TRIALS, SECONDSs or both, e.g. 30,600s "
+                                          "(default: search.trials)")
+    compare.add_argument("--storage", help="one storage for all runs "
+                                           "(default runs/<name>/compare/compare.db)")
+    compare.add_argument("--out", help="output folder (default runs/<name>/compare)")
+    compare.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
     validate = sub.add_parser(
         "validate",
         help="check a spec and list its decisions",
@@ -184,6 +199,21 @@ def _interrupt_once(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
+    from rich.markdown import Markdown
+
+    from searchengine.compare import compare, parse_budget
+    from searchengine.searchspace import load_spec
+
+    trials, seconds = parse_budget(args.budget) if args.budget else (None, None)
+    spec = load_spec(args.spec, args.overrides)
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    result = compare(spec, strategies, seeds=args.seeds, trials=trials, seconds=seconds,
+                     storage=args.storage, out=args.out, progress=not args.quiet)
+    console.print(Markdown(result.to_markdown()))
+    return EXIT_OK
+
+
 def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
     from searchengine.searchspace import SearchSpace, load_spec
     from searchengine.strategies import resolve_strategy
@@ -227,6 +257,7 @@ def _cmd_strategies(args: argparse.Namespace, console: Console) -> int:
 _COMMANDS: dict[str, Any] = {
     "run": _cmd_run,
     "worker": _cmd_worker,
+    "compare": _cmd_compare,
     "validate": _cmd_validate,
     "schema": _cmd_schema,
     "strategies": _cmd_strategies,

@@ -43,6 +43,7 @@ __all__ = ["RunResult", "Session", "budget_used", "open_study", "run"]
 _log = logging.getLogger(__name__)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 SPACE_ATTR, SPEC_ATTR = "searchengine:space", "searchengine:spec"
+SECONDS_ATTR = "searchengine:seconds"
 Callback = Callable[[optuna.Study, FrozenTrial], None]
 
 
@@ -399,7 +400,18 @@ def run(
         except KeyboardInterrupt:
             interrupted = True
             _log.warning("interrupted: the study is consistent; rerun to continue")
+        finally:
+            _add_seconds(study, time.monotonic() - session.started)
     return finish(study, space, spec, out_dir, storage_url, interrupted, write_results)
+
+
+def _add_seconds(study: optuna.Study, seconds: float) -> None:
+    """Accumulate this process's wall time in the study (the search cost, over resumes)."""
+    try:
+        total = float(study.user_attrs.get(SECONDS_ATTR, 0.0)) + seconds
+        study.set_user_attr(SECONDS_ATTR, total)
+    except SearchEngineError:  # a lost database must not hide the original error
+        _log.warning("could not record the search time in the study")
 
 
 def finish(

@@ -21,14 +21,29 @@ from torch import Tensor
 __all__ = ["RowSparseAdam"]
 
 
-def _rows_and_sums(grad: Tensor) -> tuple[Tensor, Tensor]:
-    """The distinct rows of a sparse COO gradient ``(V, D)`` and their summed values."""
-    if grad.is_coalesced():
-        return grad._indices()[0], grad._values()
-    rows, inverse = torch.unique(grad._indices()[0], return_inverse=True)  # (U,), (n,)
-    values = grad._values()  # (n, D)
-    sums = values.new_zeros((rows.numel(), *values.shape[1:]))
-    return rows, sums.index_add_(0, inverse, values)  # (U,), (U, D)
+class _RowSums:
+    """Sums the rows of uncoalesced sparse gradients ``(V, D)`` per distinct row.
+
+    Tables looked up with the same ids in one step (a model's first-order weights and
+    its field vectors) get gradients with equal indices; their ``unique`` is done once.
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[Tensor, Tensor, Tensor] | None = None
+
+    def __call__(self, grad: Tensor) -> tuple[Tensor, Tensor]:
+        """The distinct rows ``(U,)`` and their summed values ``(U, D)``."""
+        if grad.is_coalesced():
+            return grad._indices()[0], grad._values()
+        indices, values = grad._indices()[0], grad._values()  # (n,), (n, D)
+        last = self._last
+        if last is not None and last[0].shape == indices.shape and torch.equal(last[0], indices):
+            rows, inverse = last[1], last[2]
+        else:
+            rows, inverse = torch.unique(indices, return_inverse=True)  # (U,), (n,)
+            self._last = (indices, rows, inverse)
+        sums = values.new_zeros((rows.numel(), *values.shape[1:]))
+        return rows, sums.index_add_(0, inverse, values)  # (U,), (U, D)
 
 
 class RowSparseAdam(torch.optim.Optimizer):
@@ -66,6 +81,7 @@ class RowSparseAdam(torch.optim.Optimizer):
             RuntimeError: if a gradient is dense.
         """
         loss = None if closure is None else closure()
+        row_sums = _RowSums()
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for param in group["params"]:
@@ -79,7 +95,7 @@ class RowSparseAdam(torch.optim.Optimizer):
                     state["exp_avg"] = torch.zeros_like(param)
                     state["exp_avg_sq"] = torch.zeros_like(param)
                 state["step"] += 1
-                rows, grad = _rows_and_sums(param.grad)  # (U,), (U, D)
+                rows, grad = row_sums(param.grad)  # (U,), (U, D)
                 exp_avg = state["exp_avg"].index_select(0, rows).lerp_(grad, 1.0 - beta1)
                 exp_avg_sq = state["exp_avg_sq"].index_select(0, rows)
                 exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)

@@ -29,6 +29,8 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "sgd": torch.optim.SGD,
     "rmsprop": torch.optim.RMSprop,
 }
+#: Optimizers whose fused kernel (one op updates every tensor) runs on CPU and CUDA.
+_FUSED = frozenset({"adam", "adamw"})
 _EVAL_BATCH = 32768
 _NAN_CHECK_EVERY = 50
 
@@ -72,7 +74,9 @@ def make_optimizers(model: nn.Module, train: TrainSpec) -> list[torch.optim.Opti
     fraction of its cost.
 
     ``weight_decay`` applies to the dense non-embedding weights only: decaying every row
-    of a large table at each step would cost a dense update per step.
+    of a large table at each step would cost a dense update per step. Adam and AdamW
+    use their fused kernel where it exists (CPU, CUDA): the same update, without a
+    dozen small ops per tensor per step.
     """
     sparse = list(model.sparse_parameters())  # type: ignore[operator]
     sparse_ids = {id(p) for p in sparse}
@@ -88,10 +92,14 @@ def make_optimizers(model: nn.Module, train: TrainSpec) -> list[torch.optim.Opti
         )
         if g["params"]
     ]
-    cls = OPTIMIZERS[str(train.optimizer)]
+    name = str(train.optimizer)
+    fused = name in _FUSED and all(
+        p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in dense
+    )
     optimizers: list[torch.optim.Optimizer] = []
     if groups:
-        optimizers.append(cls(groups, lr=float(train.lr)))
+        options = {"fused": True} if fused else {}
+        optimizers.append(OPTIMIZERS[name](groups, lr=float(train.lr), **options))
     if sparse:
         optimizers.append(RowSparseAdam(sparse, lr=float(train.lr)))
     return optimizers

@@ -8,10 +8,13 @@ from searchengine.strategies.base import (
     Strategy,
     resolve_strategy,
 )
+from searchengine.strategies.baselines import FDEStrategy, MDEStrategy
 from searchengine.strategies.samplers import RandomStrategy, TPEStrategy
 
 __all__ = [
     "STRATEGIES",
+    "FDEStrategy",
+    "MDEStrategy",
     "NoOptions",
     "OneShotStrategy",
     "RandomStrategy",

@@ -40,3 +40,14 @@ def sleepy(values: dict[str, Any], seed: int) -> dict[str, float]:
 
     time.sleep(float(os.environ.get("SE_TEST_SLEEP", "0.05")))
     return quadratic(values, seed)
+
+
+def interrupt_at(values: dict[str, Any], seed: int) -> dict[str, float]:
+    """Counts calls in ``$SE_TEST_COUNTER``; the call number ``$SE_TEST_INTERRUPT_AT``
+    raises KeyboardInterrupt (0: never)."""
+    counter = Path(os.environ["SE_TEST_COUNTER"])
+    calls = int(counter.read_text()) + 1 if counter.exists() else 1
+    counter.write_text(str(calls))
+    if calls == int(os.environ.get("SE_TEST_INTERRUPT_AT", "0")):
+        raise KeyboardInterrupt
+    return quadratic(values, seed)
