@@ -136,7 +136,7 @@ class Comparison:
                 f"| {row['strategy']} | {row['runs']} | {_pm(row['test_auc'], 4)} | "
                 f"{_pm(row['test_logloss'], 4)} | {_pm(row['embedding_params'], 0)} | "
                 f"{_pm(row['search_seconds'], 1)} | "
-                f"{'ref' if row['strategy'] == ref else ('-' if math.isnan(p) else f'{p:.3g}')}{mark} |"
+                f"{_p_cell(row['strategy'] == ref, p)}{mark} |"
             )
         budget = ", ".join(f"{k} {v:g}" for k, v in self.budget.items() if v is not None)
         note = (
@@ -145,6 +145,12 @@ class Comparison:
             "and a better mean.\n"
         )
         return head + "\n".join(lines) + "\n" + note
+
+
+def _p_cell(is_reference: bool, p: float) -> str:
+    if is_reference:
+        return "ref"
+    return "-" if math.isnan(p) else f"{p:.3g}"
 
 
 def _pm(pair: tuple[float, float], digits: int) -> str:
