@@ -51,8 +51,9 @@ search: {strategy: random, trials: %d, seed: 0}
 
 
 def _span(study: optuna.Study) -> tuple[float, list[float], int]:
-    done = [t for t in study.get_trials(deepcopy=False)
-            if t.state == optuna.trial.TrialState.COMPLETE]
+    done = [
+        t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE
+    ]
     start = min(t.datetime_start for t in done)
     end = max(t.datetime_complete for t in done)
     durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in done]
@@ -76,8 +77,14 @@ def measure(text: str, kind: str, workers: int, pg: object | None, tag: str) -> 
         result = run(spec, storage=storage, workers=workers, out=folder, progress=False)
         wall = time.perf_counter() - t0
         span, durations, n = _span(result.study)
-    return {"trials": n, "wall": wall, "span": span, "per_trial_ms": 1000 * workers * span / n,
-            "trial_s": statistics.mean(durations), "throughput": n / span}
+    return {
+        "trials": n,
+        "wall": wall,
+        "span": span,
+        "per_trial_ms": 1000 * workers * span / n,
+        "trial_s": statistics.mean(durations),
+        "throughput": n / span,
+    }
 
 
 def main() -> None:
@@ -111,8 +118,9 @@ def main() -> None:
             for k in counts:
                 r = measure(REAL % (args.movielens, real_n), kind, k, pg, "real")
                 share = overhead[f"{kind}/{k}"] / (1000 * r["trial_s"])
-                print(f"{kind:<11}{k:>8}{r['throughput']:>10.2f}{r['trial_s']:>9.2f}"
-                      f"{share:>10.1%}")
+                print(
+                    f"{kind:<11}{k:>8}{r['throughput']:>10.2f}{r['trial_s']:>9.2f}{share:>10.1%}"
+                )
         print("\noverhead = engine ms per cheap trial / seconds per real trial (target < 5%)")
     finally:
         if pg_context is not None:

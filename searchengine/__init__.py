@@ -8,6 +8,7 @@ Optuna trial.
 from searchengine.engine import RunResult, Session, run
 from searchengine.errors import DataError, SearchEngineError, SpecError, UnknownNameError
 from searchengine.evaluation import Evaluator, Result
+from searchengine.exporting import ExportedModel, load_exported
 from searchengine.searchspace import Architecture, SearchSpace, Spec, load_spec, parse_spec
 from searchengine.strategies import OneShotStrategy, SamplerStrategy, Strategy
 
@@ -17,6 +18,7 @@ __all__ = [
     "Architecture",
     "DataError",
     "Evaluator",
+    "ExportedModel",
     "OneShotStrategy",
     "Result",
     "RunResult",
@@ -28,6 +30,7 @@ __all__ = [
     "SpecError",
     "Strategy",
     "UnknownNameError",
+    "load_exported",
     "load_spec",
     "parse_spec",
     "run",

@@ -1,25 +1,33 @@
-"""What a run leaves behind: result.json, best.yaml, the terminal summary and progress."""
+"""What a run leaves behind: result.json, best.yaml and the terminal summary."""
 
 from __future__ import annotations
 
 import json
 import math
-import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
-from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from searchengine.errors import SearchEngineError
 from searchengine.searchspace import SearchSpace, Spec
 
-__all__ = ["Progress", "best_trials", "print_summary", "write"]
+__all__ = [
+    "HYPERVOLUME_ATTR",
+    "best_trials",
+    "hypervolume",
+    "hypervolume_of",
+    "print_summary",
+    "write",
+]
+
+HYPERVOLUME_ATTR = "searchengine:hypervolume"
 
 
 def _feasible(trial: FrozenTrial) -> bool:
@@ -41,9 +49,63 @@ def best_trials(study: optuna.Study) -> list[FrozenTrial]:
     return sorted(study.best_trials, key=lambda t: sign * t.values[0])
 
 
+def hypervolume(
+    study: optuna.Study, reference_point: Sequence[float] | None = None
+) -> dict[str, Any] | None:
+    """The hypervolume of the study's feasible Pareto front, and its reference point.
+
+    See :func:`hypervolume_of`; this is it over the study's trials, stored in
+    ``result.json`` and in the study's user attribute ``searchengine:hypervolume``.
+    """
+    if len(study.directions) < 2:
+        return None
+    return hypervolume_of(study.get_trials(deepcopy=False), study.directions, reference_point)
+
+
+def hypervolume_of(
+    trials: Sequence[FrozenTrial],
+    directions: Sequence[optuna.study.StudyDirection],
+    reference_point: Sequence[float] | None = None,
+) -> dict[str, Any] | None:
+    """The hypervolume of the feasible Pareto front of ``trials``.
+
+    Computed with pymoo's ``HV`` in minimization form (maximized objectives negated) over
+    the feasible complete trials. ``reference_point`` is one value per objective, in the
+    objective's own units (an AUC of 0.5, 20000 parameters); a trial counts only where it
+    is better than the reference point in every objective. By default the reference point
+    is, for each objective, the worst value among the feasible complete trials moved 10%
+    of the objective's range (worst - best) further out, so that the extreme members of
+    the front add to the volume too. That default depends on the trials: to compare
+    studies, give them one reference point.
+
+    Returns:
+        ``{"value": ..., "reference_point": [...]}``, or None without a feasible complete
+        trial (and no reference point to measure against).
+    """
+    from pymoo.indicators.hv import HV  # a slow import, needed only here
+
+    signs = np.array(
+        [1.0 if d == optuna.study.StudyDirection.MINIMIZE else -1.0 for d in directions]
+    )
+    feasible = [t for t in trials if t.state == TrialState.COMPLETE and _feasible(t)]
+    points = np.array([t.values for t in feasible], dtype=float).reshape(-1, len(signs)) * signs
+    points = points[np.all(np.isfinite(points), axis=1)]
+    if reference_point is not None:
+        ref = np.asarray(reference_point, dtype=float) * signs
+    elif len(points):
+        worst, best = points.max(axis=0), points.min(axis=0)
+        span = np.where(worst > best, worst - best, np.maximum(np.abs(worst), 1.0))
+        ref = worst + 0.1 * span
+    else:
+        return None
+    inside = points[np.all(points < ref, axis=1)]
+    value = float(HV(ref_point=ref)(inside)) if len(inside) else 0.0
+    return {"value": value, "reference_point": [float(r) for r in ref * signs]}
+
+
 def _entry(trial: FrozenTrial, space: SearchSpace, metrics: list[str]) -> dict[str, Any]:
     try:
-        architecture: dict[str, Any] | None = space.fixed(trial.params, encoded=True).to_dict()
+        architecture: dict[str, Any] | None = space.of_trial(trial).to_dict()
     except SearchEngineError:
         architecture = None
     return {
@@ -95,10 +157,14 @@ def write(
         "best": [_entry(t, space, metrics) for t in best],
         "failures": failures[:50],
     }
+    if len(metrics) > 1:
+        summary["hypervolume"] = hypervolume(study, spec.search.options.get("reference_point"))
+        if summary["hypervolume"] is not None:
+            study.set_user_attr(HYPERVOLUME_ATTR, summary["hypervolume"])
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "result.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     if best and summary["best"][0]["architecture"] is not None:
-        (out_dir / "best.yaml").write_text(space.fixed(best[0].params, encoded=True).to_yaml())
+        (out_dir / "best.yaml").write_text(space.of_trial(best[0]).to_yaml())
     return summary
 
 
@@ -143,54 +209,15 @@ def print_summary(summary: dict[str, Any], out_dir: Path, console: Console | Non
         console.print(table)
     else:
         console.print("[yellow]no feasible completed trial yet[/yellow]")
+    if summary.get("hypervolume"):
+        hv = summary["hypervolume"]
+        ref = ", ".join(
+            f"{m} {_fmt(r)}" for m, r in zip(metrics, hv["reference_point"], strict=True)
+        )
+        console.print(f"hypervolume {hv['value']:.6g} (reference point: {ref})")
     counts = summary["trials"]
     console.print(", ".join(f"{n} {k}" for k, n in counts.items() if n))
     reasons = Counter(f["reason"].split(":")[0] for f in summary["failures"] if f["reason"])
     for reason, n in reasons.most_common(5):
         console.print(f"  {n} x {reason}")
     console.print(f"results: {out_dir / 'result.json'}")
-
-
-class Progress:
-    """A live progress bar: trial i/N, best so far, elapsed (silent when disabled)."""
-
-    def __init__(self, study: optuna.Study, budget: int, spec: Spec, *, enabled: bool) -> None:
-        from searchengine.engine import budget_used
-
-        self.study, self.budget, self.enabled = study, budget, enabled
-        self.metric = spec.objectives[0].metric
-        self.start_done = budget_used(study)
-        self.started = time.monotonic()
-        self._bar: RichProgress | None = None
-        self._task: Any = None
-
-    def __enter__(self) -> Progress:
-        if self.enabled:
-            self._bar = RichProgress(
-                TextColumn("trial {task.completed}/{task.total}"),
-                BarColumn(),
-                TextColumn("{task.fields[best]}"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=False,
-            )
-            self._bar.__enter__()
-            self._task = self._bar.add_task(
-                "search", total=self.budget, completed=self.start_done, best=""
-            )
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-
-    def update(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if self._bar is None:
-            return
-        from searchengine.engine import budget_used
-
-        best = best_trials(study)
-        text = f"best {self.metric} {best[0].values[0]:.4f}" if best else ""
-        if len(study.directions) > 1:
-            text = f"{len(best)} on the Pareto front"
-        self._bar.update(self._task, completed=budget_used(study), best=text)

@@ -110,8 +110,15 @@ def _create_rdb(url: str, kwargs: dict[str, Any]) -> RetryingRDBStorage:
             if url.startswith("sqlite"):
                 _tune_sqlite(storage)
             return storage
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
-            if attempt == 7:
+        except (
+            sqlalchemy.exc.IntegrityError,
+            sqlalchemy.exc.ProgrammingError,
+            sqlalchemy.exc.OperationalError,
+        ) as exc:
+            racing = not isinstance(exc, sqlalchemy.exc.OperationalError) or (
+                "already exists" in str(exc) or "locked" in str(exc)
+            )
+            if attempt == 7 or not racing:
                 raise
             time.sleep(0.25 * (attempt + 1))  # another process is creating the tables
     raise AssertionError("unreachable")

@@ -19,10 +19,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 import yaml
 
-from searchengine import _results
+from searchengine._progress import Progress
 from searchengine.errors import SearchEngineError
 from searchengine.evaluation import make_evaluator
 from searchengine.searchspace import SearchSpace, Spec
@@ -48,7 +49,14 @@ def _worker_spec(spec: Spec, storage: str, out_dir: Path) -> Path:
     return path
 
 
-def run_workers(spec: Spec, space: SearchSpace, out_dir: Path, *, progress: bool) -> object:
+def run_workers(
+    spec: Spec,
+    space: SearchSpace,
+    out_dir: Path,
+    *,
+    progress: bool,
+    log_json: TextIO | None = None,
+) -> object:
     """Run ``spec.search.workers`` worker processes on one study; see the module docstring."""
     from searchengine.engine import finish, open_study
     from searchengine.strategies import resolve_strategy
@@ -83,7 +91,7 @@ def run_workers(spec: Spec, space: SearchSpace, out_dir: Path, *, progress: bool
     ]
     budget = settings.trials if len(space) else 1
     interrupted = False
-    with _results.Progress(study, budget, spec, enabled=progress) as display:
+    with Progress(study, budget, spec, enabled=progress, log_json=log_json) as display:
         try:
             while any(p.poll() is None for p in procs):
                 display.update(study, None)

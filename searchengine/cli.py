@@ -1,4 +1,5 @@
-"""The ``searchengine`` command: run | worker | validate | schema | strategies.
+"""The ``searchengine`` command: run | worker | validate | schema | strategies | report |
+export | predict.
 
 Exit codes: 0 ok, 1 internal error (a bug: the traceback is printed), 2 bad input (the
 message says where and what), 130 interrupted (the study is consistent; rerun to resume).
@@ -16,8 +17,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
+from searchengine import _cli_outputs
 from searchengine.errors import SearchEngineError
 
 __all__ = ["main"]
@@ -69,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         help="local worker processes sharing the study (default storage: a journal file)",
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _cli_outputs.add_log_json(run)
 
     worker = sub.add_parser(
         "worker",
@@ -93,19 +97,25 @@ def _parser() -> argparse.ArgumentParser:
         help="do not write result.json (the coordinating run does)",
     )
     worker.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _cli_outputs.add_log_json(worker)
 
     compare = sub.add_parser(
-        "compare", help="compare strategies on one space with equal budgets",
+        "compare",
+        help="compare strategies on one space with equal budgets",
         description="Run each strategy on each seed with the same space, data split and "
-                    "budget; print and write compare.md / compare.json.")
+        "budget; print and write compare.md / compare.json.",
+    )
     _spec_arguments(compare)
-    compare.add_argument("--strategies", required=True,
-                         help="comma-separated, e.g. fde,mde,random,tpe,evolution")
+    compare.add_argument(
+        "--strategies", required=True, help="comma-separated, e.g. fde,mde,random,tpe,evolution"
+    )
     compare.add_argument("--seeds", type=int, default=3, help="repeats per strategy (default 3)")
-    compare.add_argument("--budget", help="per run: TRIALS, SECONDSs or both, e.g. 30,600s "
-                                          "(default: search.trials)")
-    compare.add_argument("--storage", help="one storage for all runs "
-                                           "(default runs/<name>/compare/compare.db)")
+    compare.add_argument(
+        "--budget", help="per run: TRIALS, SECONDSs or both, e.g. 30,600s (default: search.trials)"
+    )
+    compare.add_argument(
+        "--storage", help="one storage for all runs (default runs/<name>/compare/compare.db)"
+    )
     compare.add_argument("--out", help="output folder (default runs/<name>/compare)")
     compare.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
@@ -123,6 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "strategies", help="list the strategies", description="List strategies, plug-ins included."
     )
+    _cli_outputs.add_parsers(sub)
     return parser
 
 
@@ -140,18 +151,20 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     _positive("timeout", args.timeout)
     _positive("workers", args.workers)
     spec = load_spec(args.spec, args.overrides)
-    result = run(
-        spec,
-        workers=args.workers,
-        strategy=args.strategy,
-        trials=args.trials,
-        timeout=args.timeout,
-        storage=args.storage,
-        study_name=args.study,
-        seed=args.seed,
-        out=args.out,
-        progress=not args.quiet,
-    )
+    with _cli_outputs.json_lines(args.log_json) as log_json:
+        result = run(
+            spec,
+            workers=args.workers,
+            strategy=args.strategy,
+            trials=args.trials,
+            timeout=args.timeout,
+            storage=args.storage,
+            study_name=args.study,
+            seed=args.seed,
+            out=args.out,
+            progress=not args.quiet and args.log_json != "-",
+            log_json=log_json,
+        )
     _results.print_summary(result.summary, result.out_dir, console)
     if result.interrupted:
         console.print("[yellow]interrupted[/yellow]: rerun the same command to continue")
@@ -176,18 +189,20 @@ def _cmd_worker(args: argparse.Namespace, console: Console) -> int:
         )
     signal.signal(signal.SIGINT, _interrupt_once)
     index = args.worker_index if args.worker_index is not None else os.getpid()
-    result = run(
-        spec,
-        trials=args.trials,
-        timeout=args.timeout,
-        storage=args.storage,
-        study_name=args.study,
-        out=args.out,
-        workers=1,
-        worker_index=index,
-        progress=not args.quiet,
-        write_results=not args.no_results,
-    )
+    with _cli_outputs.json_lines(args.log_json) as log_json:
+        result = run(
+            spec,
+            trials=args.trials,
+            timeout=args.timeout,
+            storage=args.storage,
+            study_name=args.study,
+            out=args.out,
+            workers=1,
+            worker_index=index,
+            progress=not args.quiet and args.log_json != "-",
+            write_results=not args.no_results,
+            log_json=log_json,
+        )
     if result.summary:
         _results.print_summary(result.summary, result.out_dir, console)
     return EXIT_INTERRUPTED if result.interrupted else EXIT_OK
@@ -208,8 +223,16 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
     trials, seconds = parse_budget(args.budget) if args.budget else (None, None)
     spec = load_spec(args.spec, args.overrides)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    result = compare(spec, strategies, seeds=args.seeds, trials=trials, seconds=seconds,
-                     storage=args.storage, out=args.out, progress=not args.quiet)
+    result = compare(
+        spec,
+        strategies,
+        seeds=args.seeds,
+        trials=trials,
+        seconds=seconds,
+        storage=args.storage,
+        out=args.out,
+        progress=not args.quiet,
+    )
     console.print(Markdown(result.to_markdown()))
     return EXIT_OK
 
@@ -227,7 +250,8 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
         table.add_column(column)
     for row in space.describe():
         when = ", ".join(f"{k} in {v}" for k, v in (row["when"] or {}).items())
-        table.add_row(row["name"], row["kind"], row["distribution"], when)
+        # escape: rich would read the field in `dim[age]` as a style tag and drop it
+        table.add_row(escape(row["name"]), row["kind"], escape(row["distribution"]), escape(when))
     if len(space):
         console.print(table)
     console.print(f"[green]ok[/green]: {args.spec} is valid")
@@ -261,6 +285,7 @@ _COMMANDS: dict[str, Any] = {
     "validate": _cmd_validate,
     "schema": _cmd_schema,
     "strategies": _cmd_strategies,
+    **_cli_outputs.COMMANDS,
 }
 
 

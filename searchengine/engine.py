@@ -24,19 +24,20 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from searchengine import _results
+from searchengine._progress import Progress
 from searchengine._storage import StorageOptions, default_storage_url, open_storage
 from searchengine.errors import SearchEngineError, SpecError
 from searchengine.evaluation import CandidateError, make_evaluator, metric_direction
 from searchengine.evaluation.evaluator import BaseEvaluator, Result
 from searchengine.searchspace import Architecture, SearchSpace, Spec
 from searchengine.searchspace.spec import SearchSettings, safe_name
-from searchengine.strategies import OneShotStrategy, SamplerStrategy, Strategy, resolve_strategy
+from searchengine.strategies import SamplerStrategy, Strategy, resolve_strategy
 
 __all__ = ["RunResult", "Session", "budget_used", "open_study", "run"]
 
@@ -280,7 +281,7 @@ def open_study(
             now has another distribution.
     """
     wanted = directions(spec)
-    if isinstance(strategy, SamplerStrategy):
+    if isinstance(strategy, SamplerStrategy) and not strategy.one_shot:
         sampler = strategy.sampler(space, [optuna.study.StudyDirection[d.upper()] for d in wanted])
     else:
         sampler = optuna.samplers.RandomSampler(strategy.seed)
@@ -330,13 +331,16 @@ def run(
     evaluator: BaseEvaluator | None = None,
     progress: bool = True,
     write_results: bool = True,
+    log_json: TextIO | None = None,
 ) -> RunResult:
     """Run (or resume) the search a spec describes.
 
     Arguments override the spec's ``search`` settings. With ``workers > 1``, that many
     local worker processes share the study (see :mod:`searchengine._workers`).
     ``worker_index`` offsets the strategy's seed, so workers on one study propose
-    different candidates while training stays seeded by ``search.seed``.
+    different candidates while training stays seeded by ``search.seed``. ``progress``
+    shows a live bar on stderr; ``log_json`` receives one JSON line per epoch and per
+    finished trial (see :mod:`searchengine._progress`).
 
     Returns:
         The study, the best trial (or the Pareto set), whether the run was interrupted;
@@ -371,15 +375,19 @@ def run(
     if settings.workers > 1:
         from searchengine._workers import run_workers
 
-        return run_workers(spec, space, out_dir, progress=progress)
+        return run_workers(spec, space, out_dir, progress=progress, log_json=log_json)
     storage_url = settings.storage or default_storage_url(out_dir)
     study = open_study(spec, space, strategy_obj, storage_url, spec.study_name)
-    evaluator = evaluator or make_evaluator(spec)
+    evaluator = evaluator or make_evaluator(
+        spec, fidelity=settings.fidelity, weights_dir=out_dir / "weights"
+    )
     prepare = getattr(evaluator, "prepare", None)
     if prepare is not None:
         prepare()  # data errors surface before any trial is asked
     budget = settings.trials if len(space) else 1
-    display = _results.Progress(study, budget, spec, enabled=progress)
+    display = Progress(
+        study, budget, spec, enabled=progress, log_json=log_json, evaluator=evaluator
+    )
     session = Session(
         spec,
         space,
@@ -392,8 +400,8 @@ def run(
     interrupted = False
     with display:
         try:
-            if isinstance(strategy_obj, OneShotStrategy):
-                strategy_obj.search(session)
+            if strategy_obj.one_shot:
+                strategy_obj.search(session)  # type: ignore[attr-defined]
             else:
                 while (trial := session.next_trial()) is not None:
                     session.evaluate_trial(trial, lambda t=trial: space.sample(t))

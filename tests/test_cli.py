@@ -117,7 +117,13 @@ def test_strategies_lists_builtins(capsys) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["quickstart.yaml", "autodim_adult.yaml", "autofis_movielens.yaml", "generic_function.yaml"],
+    [
+        "quickstart.yaml",
+        "autodim_adult.yaml",
+        "autodis_adult.yaml",
+        "autofis_movielens.yaml",
+        "generic_function.yaml",
+    ],
 )
 def test_shipped_specs_validate(name: str, capsys) -> None:
     if name == "autofis_movielens.yaml" and not (ROOT.parent / "shared" / "datasets").exists():

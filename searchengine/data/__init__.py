@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from searchengine.data import _adult, _clicklogs, _movielens, _synthetic, _table  # noqa: F401
 from searchengine.data._dataset import DATASETS, Dataset
-from searchengine.data._load import declared_fields, load_data
+from searchengine.data._encoders import FittedEncoders
+from searchengine.data._load import declared_fields, fit_encoders, load_data, schema_of
 from searchengine.data.schema import OOV_ID, DataSchema, EncodedData, FieldInfo
 
 __all__ = [
@@ -23,6 +24,9 @@ __all__ = [
     "Dataset",
     "EncodedData",
     "FieldInfo",
+    "FittedEncoders",
     "declared_fields",
+    "fit_encoders",
     "load_data",
+    "schema_of",
 ]

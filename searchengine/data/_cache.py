@@ -19,7 +19,7 @@ from searchengine.searchspace.spec import DataSpec
 _log = logging.getLogger(__name__)
 
 #: Bump when the encoding or the cache layout changes: old entries are then ignored.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: numerical fields keep their train quantiles
 _ARRAYS = ("cat", "num", "num_missing", "label")
 
 
@@ -65,6 +65,13 @@ def save(data: EncodedData, cache_dir: Path, dataset: str, key: str) -> None:
     arrays.update(
         {f"counts_{i}": f.counts for i, f in enumerate(data.schema.fields) if f.counts is not None}
     )
+    arrays.update(
+        {
+            f"quantiles_{i}": f.quantiles
+            for i, f in enumerate(data.schema.fields)
+            if f.quantiles is not None
+        }
+    )
     info = {
         "format": FORMAT_VERSION,
         "fields": [
@@ -96,7 +103,9 @@ def load(cache_dir: Path, dataset: str, key: str) -> EncodedData | None:
         with np.load(npz_path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
         fields = tuple(
-            FieldInfo(counts=arrays.get(f"counts_{i}"), **field)
+            FieldInfo(
+                counts=arrays.get(f"counts_{i}"), quantiles=arrays.get(f"quantiles_{i}"), **field
+            )
             for i, field in enumerate(info["fields"])
         )
         return EncodedData(

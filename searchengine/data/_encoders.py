@@ -1,17 +1,32 @@
 """Encoders: raw column values to model inputs, fitted on the train split only.
 
 Both encoders are vectorized (pandas hash tables and numpy); nothing loops over rows.
+Fitted encoders round-trip through JSON (:meth:`FittedEncoders.to_json`), so that an
+exported model encodes new rows exactly as its training rows were encoded.
 """
 
 from __future__ import annotations
 
+from typing import Any, Union
+
 import numpy as np
 import pandas as pd
 
+from searchengine.data._readers import numeric_values
 from searchengine.data.schema import OOV_ID
+from searchengine.errors import DataError
 from searchengine.searchspace.spec import CategoricalField, NumericalField
 
-__all__ = ["CategoricalEncoder", "NumericalEncoder", "stable_hash"]
+__all__ = [
+    "CategoricalEncoder",
+    "FieldEncoder",
+    "FittedEncoders",
+    "NumericalEncoder",
+    "stable_hash",
+]
+
+#: Kinds of vocabulary dtypes whose values JSON holds exactly (bool, ints, floats, text).
+_JSON_KINDS = "biufOUT"
 
 
 def stable_hash(values: pd.Series | pd.Index) -> np.ndarray:
@@ -77,6 +92,54 @@ class CategoricalEncoder:
             raise RuntimeError("CategoricalEncoder.fit must be called before use")
         return self.vocabulary
 
+    def align(self, values: pd.Series) -> pd.Series:
+        """``values`` read from another file, cast to the vocabulary's kind of value.
+
+        Text read from a CSV file (``"17"``) matches a vocabulary of numbers (``17``) and
+        numbers from a Parquet file match a vocabulary of text. Values that already have
+        the vocabulary's kind are returned unchanged, so training rows encode as before.
+        """
+        vocab_numeric = pd.api.types.is_numeric_dtype(self._fitted().dtype)
+        numeric = pd.api.types.is_numeric_dtype(values.dtype)
+        if pd.api.types.is_bool_dtype(self._fitted().dtype):
+            if pd.api.types.is_bool_dtype(values.dtype):
+                return values
+            text = values.astype("string").str.strip().str.lower()
+            return text.map({"true": True, "1": True, "false": False, "0": False})
+        if vocab_numeric and not numeric:
+            return pd.to_numeric(values.astype("string").str.strip(), errors="coerce")
+        if not vocab_numeric and numeric and not pd.api.types.is_bool_dtype(values.dtype):
+            present = values.dropna()
+            if pd.api.types.is_float_dtype(values.dtype) and (present == present.round()).all():
+                values = values.astype("Int64")  # 3.0 read back from a float column -> "3"
+            return values.astype("string").astype(object).where(values.notna(), None)
+        return values
+
+    def to_json(self) -> dict[str, Any]:
+        """The field and its vocabulary (values in id order) as JSON-ready data.
+
+        Raises:
+            DataError: for a vocabulary whose values JSON cannot hold (dates, bytes).
+        """
+        vocabulary = self._fitted()
+        if vocabulary.dtype.kind not in _JSON_KINDS:
+            raise DataError(
+                f"field {self.field.name!r}: cannot save a vocabulary of {vocabulary.dtype} "
+                "values; declare the column as text"
+            )
+        return {
+            "field": self.field.model_dump(mode="json"),
+            "dtype": str(vocabulary.dtype),
+            "vocabulary": vocabulary.tolist(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CategoricalEncoder:
+        """The encoder :meth:`to_json` saved, fitted."""
+        encoder = cls(CategoricalField.model_validate(data["field"]))
+        encoder.vocabulary = pd.Index(data["vocabulary"], dtype=data["dtype"])
+        return encoder
+
 
 class NumericalEncoder:
     """Transforms applied in order, each fitted on the (transformed) train values.
@@ -115,6 +178,127 @@ class NumericalEncoder:
         for name, (shift, scale) in zip(self.transforms, self.params, strict=True):
             x = _apply_one(name, x, shift, scale)
         return np.where(missing, 0.0, x).astype(np.float32), missing
+
+    def to_json(self) -> dict[str, Any]:
+        """The field and each transform's fitted (shift, scale) as JSON-ready data."""
+        if self.params is None:
+            raise RuntimeError("NumericalEncoder.fit must be called before use")
+        return {
+            "field": self.field.model_dump(mode="json"),
+            "params": [[shift, scale] for shift, scale in self.params],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NumericalEncoder:
+        """The encoder :meth:`to_json` saved, fitted."""
+        encoder = cls(NumericalField.model_validate(data["field"]))
+        params = [(float(shift), float(scale)) for shift, scale in data["params"]]
+        if len(params) != len(encoder.transforms):
+            raise ValueError(
+                f"{len(params)} fitted transform(s) for {len(encoder.transforms)} transform(s)"
+            )
+        encoder.params = params
+        return encoder
+
+
+FieldEncoder = Union[CategoricalEncoder, NumericalEncoder]
+
+
+class FittedEncoders:
+    """Every field's fitted encoder, in field order: turns raw rows into model inputs.
+
+    Training encodes its rows with :meth:`encode`, and so does an exported model on new
+    rows, so both see the same ids and the same transformed values.
+
+    Args:
+        encoders: one fitted encoder per field, in the order models use.
+    """
+
+    def __init__(self, encoders: list[FieldEncoder]) -> None:
+        self.encoders = list(encoders)
+
+    @classmethod
+    def fit(
+        cls, frame: pd.DataFrame, fields: list[Any], train: np.ndarray, source: str
+    ) -> FittedEncoders:
+        """Fit each field's encoder on the ``train`` rows of ``frame``.
+
+        Raises:
+            DataError: a numerical field with values that are not numbers.
+        """
+        encoders: list[FieldEncoder] = []
+        for field in fields:
+            values = frame[field.name].iloc[train]
+            if isinstance(field, CategoricalField):
+                encoders.append(CategoricalEncoder(field).fit(values))
+            else:
+                raw = numeric_values(values, source, field.name)
+                encoders.append(NumericalEncoder(field).fit(raw))
+        return cls(encoders)
+
+    @property
+    def names(self) -> list[str]:
+        return [e.field.name for e in self.encoders]
+
+    def encode(
+        self, frame: pd.DataFrame, source: str, *, align: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(cat, num, num_missing)`` columns of ``frame``, in field order.
+
+        Args:
+            frame: a column for each field (other columns are ignored).
+            source: what the rows are, for error messages.
+            align: cast categorical values to their vocabulary's kind first (new files).
+
+        Raises:
+            DataError: a numerical field with values that are not numbers.
+        """
+        cat: list[np.ndarray] = []
+        num: list[np.ndarray] = []
+        missing: list[np.ndarray] = []
+        for encoder in self.encoders:
+            values = frame[encoder.field.name]
+            if isinstance(encoder, CategoricalEncoder):
+                cat.append(encoder.transform(encoder.align(values) if align else values))
+            else:
+                encoded, absent = encoder.transform(
+                    numeric_values(values, source, encoder.field.name)
+                )
+                num.append(encoded)
+                missing.append(absent)
+        n = len(frame)
+        return _stack(cat, n, np.int64), _stack(num, n, np.float32), _stack(missing, n, np.bool_)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """One entry per field: its kind, spec and fitted state."""
+        return [
+            {"kind": "categorical" if isinstance(e, CategoricalEncoder) else "numerical"}
+            | e.to_json()
+            for e in self.encoders
+        ]
+
+    @classmethod
+    def from_json(cls, data: list[dict[str, Any]]) -> FittedEncoders:
+        """The encoders :meth:`to_json` saved.
+
+        Raises:
+            KeyError, ValueError, TypeError: for data :meth:`to_json` did not write.
+        """
+        kinds = {"categorical": CategoricalEncoder, "numerical": NumericalEncoder}
+        encoders: list[FieldEncoder] = []
+        for entry in data:
+            kind = entry["kind"]
+            if kind not in kinds:
+                raise ValueError(f"unknown encoder kind {kind!r}")
+            encoders.append(kinds[kind].from_json(entry))
+        return cls(encoders)
+
+
+def _stack(columns: list[np.ndarray], n: int, dtype: type) -> np.ndarray:
+    """``(n, len(columns))``, C-ordered so that a batch of rows is contiguous."""
+    if not columns:
+        return np.zeros((n, 0), dtype=dtype)
+    return np.ascontiguousarray(np.stack(columns, axis=1), dtype=dtype)
 
 
 def _fit_one(name: str, x: np.ndarray) -> tuple[float, float]:

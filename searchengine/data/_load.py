@@ -14,14 +14,14 @@ import pandas as pd
 
 from searchengine.data import _cache
 from searchengine.data._dataset import DATASETS, Dataset, FieldSpec
-from searchengine.data._encoders import CategoricalEncoder, NumericalEncoder
-from searchengine.data._readers import binary_label, check_columns, numeric_values
+from searchengine.data._encoders import CategoricalEncoder, FittedEncoders
+from searchengine.data._readers import binary_label, check_columns
 from searchengine.data._split import split_rows
-from searchengine.data.schema import DataSchema, EncodedData, FieldInfo
+from searchengine.data.schema import DataSchema, EncodedData, FieldInfo, train_quantiles
 from searchengine.errors import DataError
-from searchengine.searchspace.spec import CategoricalField, DataSpec
+from searchengine.searchspace.spec import DataSpec
 
-__all__ = ["declared_fields", "load_data"]
+__all__ = ["declared_fields", "fit_encoders", "load_data", "schema_of"]
 
 _log = logging.getLogger(__name__)
 _FORBIDDEN = ",[]"
@@ -132,11 +132,28 @@ def _source(files: list[Path]) -> str:
     return os.path.commonpath([str(f) for f in files])
 
 
-def _build(dataset: Dataset, fields: list[FieldSpec], files: list[Path], key: str) -> EncodedData:
+def fit_encoders(spec: DataSpec) -> FittedEncoders:
+    """The encoders :func:`load_data` fits for ``spec``, fitted again on the same rows.
+
+    The rows are read and split again (the cache keeps encoded data, not encoders), so
+    the result encodes any frame exactly as ``load_data`` encoded the training rows.
+
+    Raises:
+        UnknownNameError, DataError: as :func:`load_data`.
+    """
+    dataset = _make_dataset(spec)
+    fields = _checked_fields(dataset)
+    files = dataset.files()
+    where = _source(files) if files else f"dataset {spec.dataset!r}"
+    frame, _, splits = _read_split(dataset, fields, where)
+    return FittedEncoders.fit(frame, fields, splits["train"], where)
+
+
+def _read_split(
+    dataset: Dataset, fields: list[FieldSpec], where: str
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, np.ndarray]]:
+    """The raw rows (at most ``rows``), their 0/1 labels and the split's row indices."""
     spec = dataset.spec
-    source = _source(files)
-    where = source if files else f"dataset {spec.dataset!r}"  # what error messages name
-    start = time.perf_counter()
     frame = dataset.read()
     if spec.rows is not None and len(frame) > spec.rows:
         frame = frame.iloc[: spec.rows]
@@ -146,6 +163,15 @@ def _build(dataset: Dataset, fields: list[FieldSpec], files: list[Path], key: st
         check_columns(list(frame.columns), [by], where)
     label = binary_label(frame["label"], where, "label").astype(np.float32)
     splits = split_rows(len(frame), spec.split, frame[by] if by else None, where)
+    return frame, label, splits
+
+
+def _build(dataset: Dataset, fields: list[FieldSpec], files: list[Path], key: str) -> EncodedData:
+    spec = dataset.spec
+    source = _source(files)
+    where = source if files else f"dataset {spec.dataset!r}"  # what error messages name
+    start = time.perf_counter()
+    frame, label, splits = _read_split(dataset, fields, where)
     schema, cat, num, missing = _encode(frame, fields, splits["train"], where)
     metadata = {
         "dataset": spec.dataset,
@@ -169,36 +195,42 @@ def _build(dataset: Dataset, fields: list[FieldSpec], files: list[Path], key: st
 def _encode(
     frame: pd.DataFrame, fields: list[FieldSpec], train: np.ndarray, source: str
 ) -> tuple[DataSchema, np.ndarray, np.ndarray, np.ndarray]:
-    cat: list[np.ndarray] = []
-    num: list[np.ndarray] = []
-    missing: list[np.ndarray] = []
+    encoders = FittedEncoders.fit(frame, fields, train, source)
+    cat, num, missing = encoders.encode(frame, source)
+    return schema_of(encoders, cat[train], num[train], missing[train]), cat, num, missing
+
+
+def schema_of(
+    encoders: FittedEncoders,
+    train_cat: np.ndarray,
+    train_num: np.ndarray | None = None,
+    train_missing: np.ndarray | None = None,
+) -> DataSchema:
+    """The schema of data encoded by ``encoders``.
+
+    Args:
+        encoders: the fitted encoders.
+        train_cat: the train rows' ids.
+        train_num: the train rows' transformed numerical values; with ``train_missing``
+            (their missing mask) gives the numerical fields their quantiles (bucket
+            boundaries are derived from them); without, the quantiles are None.
+        train_missing: the train rows' missing mask.
+    """
     infos: list[FieldInfo] = []
-    for field in fields:
-        values = frame[field.name]
-        if isinstance(field, CategoricalField):
-            encoder = CategoricalEncoder(field).fit(values.iloc[train])
-            ids = encoder.transform(values)
-            counts = np.bincount(ids[train], minlength=encoder.vocab_size).astype(np.int64)
+    n_cat = n_num = 0
+    for encoder in encoders.encoders:
+        name = encoder.field.name
+        if isinstance(encoder, CategoricalEncoder):
             size = encoder.vocab_size
-            infos.append(FieldInfo(field.name, "categorical", len(cat), size, counts))
-            cat.append(ids)
+            counts = np.bincount(train_cat[:, n_cat], minlength=size).astype(np.int64)
+            infos.append(FieldInfo(name, "categorical", n_cat, size, counts))
+            n_cat += 1
         else:
-            raw = numeric_values(values, source, field.name)
-            encoded, absent = NumericalEncoder(field).fit(raw[train]).transform(raw)
-            infos.append(FieldInfo(field.name, "numerical", len(num)))
-            num.append(encoded)
-            missing.append(absent)
-    n = len(frame)
-    return (
-        DataSchema(tuple(infos)),
-        _stack(cat, n, np.int64),
-        _stack(num, n, np.float32),
-        _stack(missing, n, np.bool_),
-    )
-
-
-def _stack(columns: list[np.ndarray], n: int, dtype: type) -> np.ndarray:
-    """``(n, len(columns))``, C-ordered so that a batch of rows is contiguous."""
-    if not columns:
-        return np.zeros((n, 0), dtype=dtype)
-    return np.ascontiguousarray(np.stack(columns, axis=1), dtype=dtype)
+            quantiles = (
+                None
+                if train_num is None or train_missing is None
+                else train_quantiles(train_num[:, n_num], train_missing[:, n_num])
+            )
+            infos.append(FieldInfo(name, "numerical", n_num, quantiles=quantiles))
+            n_num += 1
+    return DataSchema(tuple(infos))

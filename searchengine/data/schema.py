@@ -13,10 +13,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["OOV_ID", "DataSchema", "EncodedData", "FieldInfo"]
+__all__ = ["OOV_ID", "QUANTILES", "DataSchema", "EncodedData", "FieldInfo", "train_quantiles"]
 
 #: Id 0 of every categorical field: out of vocabulary (unseen, rare, or missing).
 OOV_ID = 0
+#: How many quantiles of a numerical field's train values the schema keeps (0%..100%).
+QUANTILES = 101
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,6 +32,10 @@ class FieldInfo:
         vocab_size: categorical: number of ids, OOV id 0 included; numerical: 0.
         counts: categorical: frequency of each id in the train split, shape
             ``(vocab_size,)``; numerical: None.
+        quantiles: numerical: the 0%, 1%, ..., 100% quantiles of the field's transformed,
+            non-missing values in the train split, shape ``(QUANTILES,)`` (so the first
+            is the minimum and the last the maximum), from which bucket boundaries are
+            derived; None for categorical fields and when no train value is present.
     """
 
     name: str
@@ -37,10 +43,20 @@ class FieldInfo:
     column: int
     vocab_size: int = 0
     counts: np.ndarray | None = None
+    quantiles: np.ndarray | None = None
 
     @property
     def is_categorical(self) -> bool:
         return self.kind == "categorical"
+
+
+def train_quantiles(values: np.ndarray, missing: np.ndarray) -> np.ndarray | None:
+    """The :data:`QUANTILES` quantiles (0%..100%) of the non-missing ``values``, as
+    ``float64``, or None when every value is missing."""
+    present = np.asarray(values, dtype=np.float64)[~np.asarray(missing, dtype=bool)]
+    if present.size == 0:
+        return None
+    return np.quantile(present, np.linspace(0.0, 1.0, QUANTILES))
 
 
 @dataclass(frozen=True, eq=False)

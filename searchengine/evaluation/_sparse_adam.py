@@ -6,8 +6,9 @@ count). What differs is the bookkeeping: ``SparseAdam`` coalesces the gradient a
 does several sparse-masked adds over the whole table, which on CPU costs more than the
 forward and backward passes of a Criteo-sized model. Here the batch's rows are found
 with one ``unique``, and the update is a gather, a few small dense ops on ``(U, D)``
-(``U`` touched rows) and scatters back: about 4 ms instead of 25 ms for a batch of
-2,048 Criteo-shaped rows on two cores.
+(``U`` touched rows) and scatters back. For a batch of 2,048 Criteo-shaped rows
+(26 fields, 380k ids) on two CPU cores the update of the tables takes about 6 ms
+instead of about 23 ms.
 """
 
 from __future__ import annotations

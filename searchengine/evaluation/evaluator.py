@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -14,6 +15,7 @@ import optuna
 import torch
 
 from searchengine.errors import SearchEngineError
+from searchengine.evaluation import _fidelity
 from searchengine.evaluation.metrics import METRICS
 from searchengine.evaluation.trainer import (
     CandidateError,
@@ -23,11 +25,21 @@ from searchengine.evaluation.trainer import (
     split_metrics,
 )
 from searchengine.searchspace.architecture import Architecture
-from searchengine.searchspace.spec import Spec
+from searchengine.searchspace.spec import Fidelity, Spec
 
-__all__ = ["BaseEvaluator", "Evaluator", "FunctionEvaluator", "Result", "make_evaluator"]
+__all__ = [
+    "BaseEvaluator",
+    "EpochListener",
+    "Evaluator",
+    "FunctionEvaluator",
+    "Result",
+    "make_evaluator",
+]
 
 _log = logging.getLogger(__name__)
+
+#: Called after each training epoch: ``(trial or None, epoch, max epochs, valid metrics)``.
+EpochListener = Callable[[optuna.trial.BaseTrial | None, int, int, dict[str, float]], None]
 
 
 @dataclass
@@ -79,14 +91,30 @@ class Evaluator:
     Args:
         spec: the search spec (its ``data``, ``train`` and ``search.seed`` are used).
         cache_dir: the encoded-data cache folder (default: ``$SEARCHENGINE_CACHE``).
+        fidelity: cheaper candidate training (a search's ``search.fidelity``; see
+            :mod:`~searchengine.evaluation._fidelity`); None trains as ``train`` says.
+        weights_dir: where trained weights are kept for warm starts.
+
+    Attributes:
+        listeners: called after every epoch of every candidate (progress displays).
     """
 
-    def __init__(self, spec: Spec, *, cache_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        spec: Spec,
+        *,
+        cache_dir: str | os.PathLike[str] | None = None,
+        fidelity: Fidelity | None = None,
+        weights_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.spec = spec
         self.cache_dir = cache_dir
+        self.fidelity = fidelity
+        self.weights_dir = Path(weights_dir) if weights_dir is not None else None
         self.seed = spec.search.seed
         self._data: Any = None
         self._tensors: Tensors | None = None
+        self.listeners: list[EpochListener] = []
 
     @property
     def data(self) -> Any:
@@ -153,18 +181,26 @@ class Evaluator:
         if arch.train.threads:
             torch.set_num_threads(arch.train.threads)
         device = _device(arch.train.device)
-        tensors = self.tensors(device)
+        tensors, train = self.tensors(device), arch.train
+        if self.fidelity is not None:
+            train = _fidelity.train_spec(train, self.fidelity)
         model = self.build(arch)
+        self._warm_start(model, trial)
         extra = {name: METRICS.get(name).fn for name in METRICS.names()}
 
         def on_epoch(epoch: int, valid: dict[str, float]) -> None:
+            for listener in self.listeners:
+                listener(trial, epoch, int(train.epochs), valid)
             if trial is None or not report or not math.isfinite(valid["auc"]):
                 return
             trial.report(valid["auc"], epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {epoch} (valid auc {valid['auc']:.4f})")
 
-        outcome = fit(model, tensors, arch.train, seed=self.seed, metrics=extra, on_epoch=on_epoch)
+        fitted = tensors
+        if self.fidelity is not None:
+            fitted = _fidelity.subsample(tensors, self.fidelity.subsample, self.seed)
+        outcome = fit(model, fitted, train, seed=self.seed, metrics=extra, on_epoch=on_epoch)
         test = split_metrics(model, tensors, "test", extra)
         metrics = dict(outcome.valid)
         metrics.update(
@@ -174,8 +210,33 @@ class Evaluator:
             train_seconds=outcome.seconds,
             epochs=float(len(outcome.history)),
         )
+        self._describe(model, metrics, trial)
         self.last_model = model
         return Result(metrics, test, outcome.history)
+
+    def _warm_start(self, model: torch.nn.Module, trial: optuna.trial.BaseTrial | None) -> None:
+        """Start from the parent's weights (``search.fidelity.warm_start``)."""
+        if self.fidelity is None or not self.fidelity.warm_start or self.weights_dir is None:
+            return
+        parent = _fidelity.parent_of(trial)
+        if parent is not None and trial is not None:
+            trial.set_user_attr(
+                "warm_start", _fidelity.warm_start(model, self.weights_dir, parent)
+            )
+
+    def _describe(
+        self, model: Any, metrics: dict[str, float], trial: optuna.trial.BaseTrial | None
+    ) -> None:
+        """FLOPs, the backbone's description for reports, the weights kept for children."""
+        flops = model.backbone.flops()
+        if flops is not None:
+            metrics["flops"] = float(flops)
+        if trial is None:
+            return
+        for key, value in model.backbone.describe().items():
+            trial.set_user_attr(key, value)
+        if self.fidelity is not None and self.fidelity.warm_start and self.weights_dir is not None:
+            _fidelity.save_weights(model, self.weights_dir, trial.number)
 
 
 class FunctionEvaluator:

@@ -40,6 +40,7 @@ COST_METRICS: dict[str, tuple[str, str]] = {
     "embedding_params": ("minimize", "weights of the embedding tables (and projections)"),
     "params": ("minimize", "all trainable weights"),
     "latency_ms": ("minimize", "inference time per 1,000 rows, in milliseconds"),
+    "flops": ("minimize", "FLOPs per example after the embedding lookup (backbone blocks)"),
     "train_seconds": ("minimize", "training time"),
     "epochs": ("minimize", "epochs trained (early stopping included)"),
 }

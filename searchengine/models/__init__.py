@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from searchengine.models import backbones as _backbones  # noqa: F401  (registers them)
 from searchengine.models.base import BACKBONES, Backbone, CTRModel
+from searchengine.models.blocks import backbone as _blocks  # noqa: F401  (registers `blocks`)
 from searchengine.models.build import build_model, count_embedding_params, resolve
 from searchengine.models.config import MLPConfig, ModelConfig
 from searchengine.models.layers import ACTIVATIONS

@@ -20,7 +20,7 @@ Before anything is built, constraint checks call the backbone's
 from __future__ import annotations
 
 import abc
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -45,6 +45,8 @@ class Backbone(nn.Module, abc.ABC):
             (``model.interactions.gate``) can mask.
         uses_mlp: whether it reads ``model.mlp`` (otherwise MLP decisions are not searched).
         uses_cross: whether it reads ``model.cross``.
+        uses_blocks: whether it reads ``model.blocks`` (a DAG of virtual blocks).
+        reports_flops: whether :meth:`flops` counts its FLOPs (the ``flops`` metric).
         needs_equal_dims: whether its interactions need every field at one width (mixed
             widths are then projected to the widest, see ``FieldEmbedding.equalize``).
         embedding: the field embeddings, or None when the backbone embeds no field.
@@ -59,6 +61,8 @@ class Backbone(nn.Module, abc.ABC):
     uses_pairs: ClassVar[bool] = False
     uses_mlp: ClassVar[bool] = False
     uses_cross: ClassVar[bool] = False
+    uses_blocks: ClassVar[bool] = False
+    reports_flops: ClassVar[bool] = False
     needs_equal_dims: ClassVar[bool] = False
 
     embedding: FieldEmbedding | None
@@ -71,6 +75,16 @@ class Backbone(nn.Module, abc.ABC):
     def forward(self, cat: Tensor, num: Tensor, num_missing: Tensor) -> Tensor:
         """Map ``cat`` ``(B, C)`` int64, ``num`` ``(B, N)`` float and ``num_missing``
         ``(B, N)`` bool to logits ``(B,)``."""
+
+    def flops(self) -> int | None:
+        """Floating-point operations per example after the embedding lookup, or None
+        where the backbone does not count them (see :attr:`reports_flops`)."""
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        """Trial user attributes that describe the built architecture to reports (e.g.
+        ``dag``); set by the evaluator on the candidate's trial."""
+        return {}
 
     # ----------------------------------------------------------- embedding helpers
 
@@ -89,7 +103,15 @@ class Backbone(nn.Module, abc.ABC):
         if not names:
             return None
         dims = {name: config.dims[name] for name in names}
-        return FieldEmbedding(schema, dims, equalize=cls.needs_equal_dims, sparse=sparse)
+        return FieldEmbedding(
+            schema,
+            dims,
+            equalize=cls.needs_equal_dims,
+            sparse=sparse,
+            dynamic=config.dynamic,
+            numerical=config.numerical,
+            multisize=config.multisize,
+        )
 
     @classmethod
     def count_embedding_params(cls, schema: DataSchema, config: ModelConfig) -> int:
@@ -99,7 +121,14 @@ class Backbone(nn.Module, abc.ABC):
         if not names:
             return 0
         dims = {name: config.dims[name] for name in names}
-        return FieldEmbedding.count_params(schema, dims, equalize=cls.needs_equal_dims)
+        return FieldEmbedding.count_params(
+            schema,
+            dims,
+            equalize=cls.needs_equal_dims,
+            dynamic=config.dynamic,
+            numerical=config.numerical,
+            multisize=config.multisize,
+        )
 
     def embedding_params(self) -> int:
         """The number of embedding parameters (see :meth:`CTRModel.embedding_params`)."""
@@ -153,8 +182,12 @@ class CTRModel(nn.Module):
         """The number of embedding parameters.
 
         For the built-in backbones: the weights of the field embeddings, i.e.
-        ``sum(vocab_size * dim)`` over embedded categorical fields ``+ sum(2 * dim)`` over
-        embedded numerical fields (a value vector and a missing vector each) ``+ dim * D*``
+        ``sum(vocab_size * dim)`` over embedded categorical fields, plus for each
+        embedded numerical field, by its method (``model.embedding.numerical``):
+        ``scalar`` ``2 * dim`` (a value vector and a missing vector), ``bucket``
+        ``(count + 1) * dim`` (a vector per bucket and a missing vector), ``autodis``
+        ``H * dim + H * H + 3 * H + dim`` (H meta-embeddings, the discretization network's
+        weights and biases, a missing vector); plus ``dim * D*``
         for every field narrower than the widest width ``D*`` when the backbone needs
         equal widths (fm, fwfm, deepfm project such fields to ``D*``). First-order
         (linear) weights, MLP, cross and FwFM weights are not counted. fm and fwfm embed

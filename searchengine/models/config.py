@@ -18,6 +18,10 @@ from pydantic import BaseModel
 
 from searchengine.data.schema import DataSchema
 from searchengine.errors import SpecError, SpecIssue, did_you_mean
+from searchengine.models.blocks.config import BlocksConfig
+from searchengine.models.embedding.dynamic import DynamicConfig
+from searchengine.models.embedding.multisize import MultiSizeConfig
+from searchengine.models.embedding.numerical import NumericalConfig
 from searchengine.models.layers import ACTIVATIONS
 from searchengine.searchspace.expressions import is_expr
 from searchengine.searchspace.spec import GateKeep, ModelSpec
@@ -47,6 +51,12 @@ class ModelConfig:
         mlp: the deep part.
         pairs: the kept field pairs in ``schema.pairs()`` order, or None for all pairs.
         cross_layers: the number of DCN cross layers.
+        dynamic: the fields whose ids have their own sizes (ESAPN), or None; their width
+            in ``dims`` is the largest candidate.
+        numerical: how each numerical field is embedded (scalar, bucket, autodis).
+        multisize: NIS multi-size embeddings of the categorical fields, or None; their
+            width in ``dims`` is ``multisize.width``.
+        blocks: the concrete block DAG (``model.blocks.nodes``), or None.
     """
 
     backbone: str
@@ -54,6 +64,10 @@ class ModelConfig:
     mlp: MLPConfig
     pairs: tuple[Pair, ...] | None
     cross_layers: int
+    dynamic: DynamicConfig | None = None
+    numerical: NumericalConfig = NumericalConfig()
+    multisize: MultiSizeConfig | None = None
+    blocks: BlocksConfig | None = None
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, schema: DataSchema) -> ModelConfig:
@@ -63,14 +77,25 @@ class ModelConfig:
             ValueError: if a search expression (or ``gate: search``) is left in ``spec``:
                 the caller must sample it first.
             SpecError: with every problem the schema reveals (unknown or missing fields,
-                unknown activation), each under its YAML path.
+                unknown activation or numerical method), each under its YAML path.
         """
         _reject_expressions(spec, "model")
         if spec.interactions.gate == "search":
             raise ValueError("model.interactions.gate is `search`: sample it before building")
         issues: list[SpecIssue] = []
-        dims = _resolve_dims(spec.embedding.dim, schema, issues)
+        multisize = MultiSizeConfig.from_spec(spec.embedding.multisize, schema, issues)
+        dim = spec.embedding.dim
+        if multisize is not None and isinstance(dim, dict):  # categorical widths: K * chunk
+            dim = {f.name: multisize.width for f in schema.categorical} | dim
+        dims = _resolve_dims(dim, schema, issues)
+        if multisize is not None:
+            dims.update({f.name: multisize.width for f in schema.categorical})
         pairs = _resolve_pairs(spec.interactions.gate, schema, issues)
+        dynamic = DynamicConfig.resolve(spec.embedding.dynamic, schema, issues)
+        if dynamic is not None:
+            dims.update({name: dynamic.width for name in dynamic.fields if name in dims})
+        numerical = NumericalConfig.resolve(spec.embedding, schema, issues)
+        blocks = BlocksConfig.resolve(spec.blocks, schema, issues)
         if spec.mlp.activation not in ACTIVATIONS:
             issues.append(
                 SpecIssue(
@@ -94,6 +119,10 @@ class ModelConfig:
             mlp=mlp,
             pairs=pairs,
             cross_layers=int(spec.cross.layers),
+            dynamic=dynamic,
+            numerical=numerical,
+            multisize=multisize,
+            blocks=blocks,
         )
 
 

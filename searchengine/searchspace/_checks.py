@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from searchengine.errors import SearchEngineError, UnknownNameError, did_you_mean
-from searchengine.searchspace.spec import GateKeep
+from searchengine.searchspace.spec import DynamicSpec, GateKeep
 
 if TYPE_CHECKING:
     from searchengine.searchspace._compile import _Compiler
@@ -63,9 +63,14 @@ def check_model(c: _Compiler) -> None:
         for key in model.embedding.dim:
             if key not in names:
                 c.issue(loc + (key,), f"unknown field {key!r}{did_you_mean(key, names)}")
-        missing = [n for n in names if n not in model.embedding.dim]
+        # multi-size embeddings set the categorical widths (K * chunk)
+        needed = c.field_names("numerical") if model.embedding.multisize else names
+        missing = [n for n in needed if n not in model.embedding.dim]
         if missing:
             c.issue(loc, f"no width for field(s) {', '.join(missing)}")
+    if model.embedding.dynamic is not None and c.fields:
+        _check_dynamic(c, model.embedding.dynamic)
+    _check_numerical(c, model.embedding)
     if isinstance(model.interactions.gate, GateKeep) and c.fields:
         for i, pair in enumerate(model.interactions.gate.keep):
             for name in pair:
@@ -79,6 +84,63 @@ def check_model(c: _Compiler) -> None:
         c.issue(
             ("train", "device"), f"expected one of {', '.join(_DEVICES)}, got {train.device!r}"
         )
+
+
+def _check_dynamic(c: _Compiler, dynamic: DynamicSpec) -> None:
+    """Dynamic fields must be distinct categorical fields; sizes only for those fields."""
+    loc = ("model", "embedding", "dynamic")
+    names, categorical = c.field_names(), c.field_names("categorical")
+    for i, name in enumerate(dynamic.fields):
+        if name not in names:
+            c.issue(loc + ("fields", i), f"unknown field {name!r}{did_you_mean(name, names)}")
+        elif name not in categorical:
+            c.issue(
+                loc + ("fields", i),
+                f"{name!r} is numerical; dynamic sizes are for categorical fields "
+                f"({', '.join(categorical)})",
+            )
+        elif name in dynamic.fields[:i]:
+            c.issue(loc + ("fields", i), f"{name!r} is listed twice")
+    for name, sizes in (dynamic.sizes or {}).items():
+        if name not in dynamic.fields:
+            c.issue(loc + ("sizes", name), f"{name!r} is not one of the dynamic fields")
+        bad = sorted({s for s in sizes if s not in dynamic.candidates})
+        if bad:
+            c.issue(
+                loc + ("sizes", name),
+                f"sizes must be candidates {dynamic.candidates}, got {bad[:5]}",
+            )
+
+
+def _check_numerical(c: _Compiler, embedding: Any) -> None:
+    """Numerical method, bucket method and aggregation names; a method map names
+    numerical fields; a literal ``topk`` is at most a literal ``meta``."""
+    from searchengine.models.embedding import AGGREGATIONS, BUCKET_METHODS, NUMERICAL_METHODS
+
+    loc, kind = ("model", "embedding"), "numerical method"
+    chosen = embedding.numerical
+    if isinstance(chosen, Mapping):
+        numerical = c.field_names("numerical")
+        for key, method in chosen.items():
+            if c.fields and key not in numerical:
+                c.issue(
+                    loc + ("numerical", key),
+                    f"{key!r} is categorical; only numerical fields ({', '.join(numerical)}) "
+                    "have a method"
+                    if key in c.field_names()
+                    else f"unknown numerical field {key!r}{did_you_mean(key, numerical)}",
+                )
+            _check_names(c, loc + ("numerical", key), method, kind, NUMERICAL_METHODS)
+    else:
+        _check_names(c, loc + ("numerical",), chosen, kind, NUMERICAL_METHODS)
+    bucket, autodis = embedding.bucket, embedding.autodis
+    _check_names(c, loc + ("bucket", "method"), bucket.method, "bucket method", BUCKET_METHODS)
+    _check_names(
+        c, loc + ("autodis", "aggregation"), autodis.aggregation, "aggregation", AGGREGATIONS
+    )
+    k, h = autodis.topk, autodis.meta
+    if isinstance(k, int) and isinstance(h, int) and k > h:
+        c.issue(loc + ("autodis", "topk"), f"topk ({k}) must be at most meta ({h})")
 
 
 def check_search(c: _Compiler) -> None:
@@ -117,3 +179,25 @@ def check_search(c: _Compiler) -> None:
             )
     if spec.search.pruner != "none" and len(spec.objectives) > 1:
         c.issue(("search", "pruner"), "pruners work with a single objective only")
+    if not spec.is_generic:
+        _check_flops(c)
+
+
+def _check_flops(c: _Compiler) -> None:
+    """An objective or constraint on ``flops`` needs backbones that count them."""
+    from searchengine.models import BACKBONES
+
+    spec = c.spec
+    where = [("objectives", i) for i, o in enumerate(spec.objectives) if o.metric == "flops"]
+    where += [("constraints", i) for i, k in enumerate(spec.constraints) if k.metric == "flops"]
+    _, names, _ = c.backbones()
+    lacking = [n for n in names if n in BACKBONES and not BACKBONES.get(n).reports_flops]
+    if not lacking:
+        return
+    counting = [n for n, cls in BACKBONES.items() if cls.reports_flops]
+    for loc in where:
+        c.issue(
+            loc + ("metric",),
+            f"`flops` is counted by backbone(s) {', '.join(counting)} only, "
+            f"not by {', '.join(lacking)}",
+        )

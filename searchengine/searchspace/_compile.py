@@ -32,7 +32,7 @@ from searchengine.searchspace.space import (
     decision_name,
     is_primitive,
 )
-from searchengine.searchspace.spec import GateKeep, Spec
+from searchengine.searchspace.spec import BlocksSpec, GateKeep, Spec
 
 _log = logging.getLogger("searchengine.searchspace")
 
@@ -42,6 +42,7 @@ _BACKBONE_SLOTS: dict[Loc, str] = {
     ("model", "mlp"): "uses_mlp",
     ("model", "cross"): "uses_cross",
     ("model", "interactions"): "uses_pairs",
+    ("model", "blocks"): "uses_blocks",
 }
 
 
@@ -60,7 +61,7 @@ class _Compiler:
 
     # ------------------------------------------------------------------ driver
     def run(self) -> SearchSpace:
-        from searchengine.searchspace import _checks
+        from searchengine.searchspace import _blocks, _checks, _multisize
 
         if self.spec.is_generic:
             self._walk_params()
@@ -68,6 +69,8 @@ class _Compiler:
             self.fields = _checks.declared_fields(self)
             self._walk(self.spec.model_or_default(), ("model",))
             self._gates()
+            _multisize.add_decisions(self)
+            _blocks.add_decisions(self)
             self._walk(self.spec.train, ("train",))
             _checks.check_model(self)
             self._backbone_conditions()
@@ -87,8 +90,8 @@ class _Compiler:
             extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
             if isinstance(value, Expr):
                 self._expression(value, here, extra.get("per_field"))
-            elif isinstance(value, GateKeep):
-                continue
+            elif isinstance(value, GateKeep | BlocksSpec):
+                continue  # concrete gates; blocks have their own decisions (_blocks)
             elif isinstance(value, BaseModel):
                 self._walk(value, here)
             elif isinstance(value, list) and any(isinstance(v, Expr) for v in value):
@@ -122,10 +125,17 @@ class _Compiler:
             if per_field is None:
                 self.issue(
                     loc + ("per",),
-                    "`per: field` is only valid on per-field slots (model.embedding.dim)",
+                    "`per: field` is only valid on per-field slots "
+                    "(model.embedding.dim, model.embedding.numerical)",
                 )
             else:
                 keys = list(self.field_names(per_field))
+                if not keys and self.fields:
+                    _log.warning(
+                        "%s: `per: field` but the data has no %s fields; nothing to search",
+                        decision_name(loc),
+                        per_field,
+                    )
         names = []
         for key in keys:
             decision = Decision(

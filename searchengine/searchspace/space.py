@@ -25,7 +25,7 @@ from optuna.distributions import (
 )
 
 from searchengine.errors import SpecError
-from searchengine.searchspace.architecture import Architecture
+from searchengine.searchspace.architecture import MODEL_ATTR, Architecture
 from searchengine.searchspace.loader import format_path
 from searchengine.searchspace.spec import Spec
 
@@ -131,7 +131,7 @@ class Slot:
     """A place in the spec filled by decisions: one, one per field, or one per pair."""
 
     loc: tuple[Any, ...]
-    mode: str  # "single" | "per_field" | "gate"
+    mode: str  # "single" | "per_field" | "gate" | "multisize" | "blocks"
     decisions: tuple[str, ...]
     default: Any
 
@@ -246,6 +246,25 @@ class SearchSpace:
             raise SpecError("; ".join(problems))
         return self._resolve(chosen)
 
+    def of_trial(self, trial: optuna.trial.FrozenTrial) -> Architecture:
+        """The Architecture a recorded trial was evaluated with.
+
+        That is ``fixed(trial.params, encoded=True)``, except where a one-shot strategy
+        recorded a model no decision expresses (ESAPN's per-entity sizes): its concrete
+        ``model`` section, kept in the user attribute ``searchengine:model``, replaces the
+        spec's.
+
+        Raises:
+            SpecError: as :meth:`fixed`.
+        """
+        arch = self.fixed(trial.params, encoded=True)
+        model = trial.user_attrs.get(MODEL_ATTR)
+        if model is None:
+            return arch
+        data = arch.spec.model_dump(mode="python", by_alias=True)
+        data["model"] = model
+        return Architecture(Spec.model_validate(data), arch.values, arch.params)
+
     def _resolve(self, values: Mapping[str, Any]) -> Architecture:
         data = self.spec.model_dump(mode="python", by_alias=True)
         for slot in self.slots:
@@ -258,6 +277,17 @@ class SearchSpace:
         if slot.mode == "single":
             name = slot.decisions[0] if slot.decisions else None
             return values.get(name, slot.default) if name else slot.default
+        if slot.mode == "multisize":
+            from searchengine.searchspace import _multisize
+
+            settings = self.spec.model_or_default().embedding.multisize
+            defaults = {n: self._by_name[n].default for n in slot.decisions}
+            return _multisize.slot_value(settings, slot, values, defaults)
+        if slot.mode == "blocks":
+            from searchengine.searchspace import _blocks
+
+            defaults = {n: self._by_name[n].default for n in slot.decisions}
+            return _blocks.slot_value(slot.default, values, defaults)
         items = {
             self._by_name[n].key: values.get(n, self._by_name[n].default) for n in slot.decisions
         }

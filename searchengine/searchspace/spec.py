@@ -21,18 +21,26 @@ from searchengine.searchspace.expressions import (
     PosFloat,
     PosInt,
     Probability,
+    is_expr,
     slot,
 )
 
 __all__ = [
+    "AutoDisSpec",
+    "BlockNode",
+    "BlocksSpec",
+    "BucketSpec",
     "CategoricalField",
     "Constraint",
     "CrossSpec",
     "DataSpec",
+    "DynamicSpec",
     "EmbeddingSpec",
+    "Fidelity",
     "GateKeep",
     "InteractionSpec",
     "MLPSpec",
+    "MultiSizeSpec",
     "ModelSpec",
     "NumericalField",
     "Objective",
@@ -161,9 +169,115 @@ PosFloatSlot = slot(PosFloat, ranges=("float",))
 NonNegFloatSlot = slot(NonNegFloat, ranges=("float",))
 NonNegIntSlot = slot(NonNegInt, ranges=("int",))
 LayersSlot = slot(list[IntSlot], choice_of=list[PosInt])  # type: ignore[valid-type]
+MethodSlot = slot(str, per_field=True)
 ParamSlot = slot(
     Union[bool, int, float, str], ranges=("int", "float"), int_bound=int, float_bound=float
 )
+
+
+class DynamicSpec(_Model):
+    """Per-entity embedding sizes changed during training (ESAPN, SIGIR'20).
+
+    The ids of ``fields`` each hold a vector of one of the ``candidates`` sizes; the
+    ``esapn`` strategy grows them during training and records the final size of every id
+    in ``sizes``. Models see these fields at the largest candidate width (zero-padded).
+    """
+
+    candidates: list[PosInt] = Field(
+        min_length=1, description="Sizes an entity may take, strictly increasing."
+    )
+    fields: list[str] = Field(
+        min_length=1, description="Categorical fields whose ids get their own size."
+    )
+    sizes: dict[str, list[PosInt]] | None = Field(
+        None,
+        description="Per field, the size of each id (a list indexed by id, OOV id 0 first), "
+        "as the esapn strategy records it; absent: every id at the largest candidate.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> DynamicSpec:
+        c = self.candidates
+        if any(a >= b for a, b in zip(c, c[1:], strict=False)):
+            raise PydanticCustomError(
+                "candidates_order",
+                "candidates must be strictly increasing, got {candidates}",
+                {"candidates": c},
+            )
+        return self
+
+
+class BucketSpec(_Model):
+    """Numerical fields embedded by `bucket`: one embedding per bucket of values."""
+
+    count: IntSlot = Field(  # type: ignore[valid-type]
+        10, description="Buckets per field (a missing value has its own embedding besides)."
+    )
+    method: StrSlot = Field(  # type: ignore[valid-type]
+        "frequency",
+        description="Bucket boundaries, from the train split: width (equal width), "
+        "frequency (equal frequency) or log (widths growing geometrically from the minimum).",
+    )
+
+
+class AutoDisSpec(_Model):
+    """Numerical fields embedded by `autodis` (AutoDis, KDD'21): a soft discretization
+    over learned meta-embeddings."""
+
+    meta: IntSlot = Field(16, description="H: meta-embeddings per field.")  # type: ignore[valid-type]
+    temperature: PosFloatSlot = Field(  # type: ignore[valid-type]
+        1.0, description="Temperature of the softmax over the H meta-embeddings."
+    )
+    aggregation: StrSlot = Field(  # type: ignore[valid-type]
+        "weighted",
+        description="max (the most likely meta-embedding), topk (the sum of the K most "
+        "likely) or weighted (the probability-weighted average).",
+    )
+    topk: IntSlot = Field(  # type: ignore[valid-type]
+        2, description="K of `topk` (capped at `meta`)."
+    )
+
+
+class MultiSizeSpec(_Model):
+    """NIS multi-size embeddings (KDD'20): frequent ids get more blocks.
+
+    Each categorical field's ids are sorted by train frequency and cut into ``buckets``
+    buckets of equal id count; a vector is ``chunks`` blocks of width ``chunk``, and each
+    (field, bucket) uses 0 to ``chunks`` blocks (0: its ids share one vector). Without
+    ``sizes`` the blocks of every (field, bucket) are searched; ``sizes`` is the concrete
+    result. Numerical fields keep ``embedding.dim``.
+    """
+
+    buckets: PosInt = Field(description="B: frequency buckets per categorical field.")
+    chunk: PosInt = Field(description="c: the width of one block.")
+    chunks: PosInt = Field(description="K: blocks of a full vector (width K * c).")
+    monotone: bool = Field(
+        False,
+        description="Head buckets never get fewer blocks than tail buckets (searched as the "
+        "head's blocks and a shrink per later bucket).",
+    )
+    sizes: dict[str, list[NonNegInt]] | None = Field(
+        None,
+        description="Concrete: per categorical field, the blocks of each bucket, most "
+        "frequent first; absent: searched.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> MultiSizeSpec:
+        for name, sizes in (self.sizes or {}).items():
+            if len(sizes) != self.buckets or max(sizes, default=0) > self.chunks:
+                raise PydanticCustomError(
+                    "multisize_sizes",
+                    "sizes[{name}]: expected {buckets} values in [0, {chunks}], got {sizes}",
+                    {"name": name, "buckets": self.buckets, "chunks": self.chunks, "sizes": sizes},
+                )
+            if self.monotone and any(a < b for a, b in zip(sizes, sizes[1:], strict=False)):
+                raise PydanticCustomError(
+                    "multisize_monotone",
+                    "sizes[{name}]: monotone sizes never grow from head to tail, got {sizes}",
+                    {"name": name, "sizes": sizes},
+                )
+        return self
 
 
 class EmbeddingSpec(_Model):
@@ -173,6 +287,21 @@ class EmbeddingSpec(_Model):
         16,
         description="Embedding width; `per: field` searches one width per field (AutoDim).",
         json_schema_extra={"per_field": "all"},
+    )
+    numerical: MethodSlot = Field(  # type: ignore[valid-type]
+        "scalar",
+        description="How numerical fields are embedded: scalar, bucket or autodis; "
+        "`per: field` searches one method per numerical field (AutoDis), a map names one "
+        "per field (unlisted fields: scalar).",
+        json_schema_extra={"per_field": "numerical"},
+    )
+    bucket: BucketSpec = BucketSpec()
+    autodis: AutoDisSpec = AutoDisSpec()
+    dynamic: DynamicSpec | None = Field(
+        None, description="Per-entity sizes of some categorical fields (ESAPN)."
+    )
+    multisize: MultiSizeSpec | None = Field(
+        None, description="NIS multi-size embeddings of the categorical fields."
     )
 
 
@@ -219,16 +348,90 @@ class CrossSpec(_Model):
     layers: IntSlot = 3  # type: ignore[valid-type]
 
 
+#: The most blocks a searched DAG may have (it bounds the number of decisions).
+MAX_BLOCKS = 7
+BLOCK_TYPES = ("mlp", "dot", "fm", "cross", "efc")
+GROUP_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class BlockNode(_Model):
+    """One block of a concrete DAG; the ``i``-th node is block ``b<i>``."""
+
+    type: str = Field(description="A registered block type: mlp, dot, fm, cross, efc.")
+    inputs: list[str] = Field(
+        min_length=1,
+        description="What it reads: dense, sparse, a group, or an earlier block b<j> (j < i).",
+    )
+    width: PosInt | None = Field(None, description="mlp: the hidden width.")
+    layers: PosInt | None = Field(None, description="mlp: hidden layers; cross: cross layers.")
+    fields: PosInt | None = Field(None, description="efc: the output fields.")
+
+
+class BlocksSpec(_Model):
+    """A DAG of virtual blocks (AutoCTR, KDD'20): the architecture of backbone ``blocks``.
+
+    Without ``nodes`` the DAG is searched: ``count`` blocks, each of one of ``types``,
+    reading 1 to ``max_inputs`` of the raw inputs (``dense``: the numerical values,
+    ``sparse``: every field's embedding, each of ``groups``: some fields' embeddings) and
+    the earlier blocks; ``width``, ``layers`` and ``fields`` are searched per block where
+    they are search expressions. ``nodes`` is the concrete result.
+    """
+
+    count: IntSlot = Field(  # type: ignore[valid-type]
+        3, description=f"Blocks in the DAG (searched: at most {MAX_BLOCKS})."
+    )
+    types: list[str] = Field(
+        default_factory=lambda: list(BLOCK_TYPES),
+        min_length=1,
+        description="The block types a block may take.",
+    )
+    max_inputs: int = Field(3, ge=1, le=4, description="The most inputs a block reads.")
+    groups: dict[Annotated[str, Field(pattern=GROUP_RE)], list[str]] | None = Field(
+        None, description="Named field groups, each an input of its fields' embeddings."
+    )
+    width: IntSlot = Field(64, description="mlp: the hidden width.")  # type: ignore[valid-type]
+    layers: IntSlot = Field(  # type: ignore[valid-type]
+        1, description="mlp: hidden layers; cross: cross layers."
+    )
+    fields: IntSlot = Field(4, description="efc: the output fields.")  # type: ignore[valid-type]
+    projected_fields: PosInt = Field(
+        4, description="A dense input read as fields is projected to this many fields."
+    )
+    nodes: list[BlockNode] | None = Field(
+        None, description="Concrete: the blocks in order (b0, b1, ...); absent: searched."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> BlocksSpec:
+        repeated = sorted({t for t in self.types if self.types.count(t) > 1})
+        if repeated:
+            raise PydanticCustomError(
+                "blocks_types", "types: {repeated} listed twice", {"repeated": repeated}
+            )
+        searched = [n for n in ("count", "width", "layers", "fields") if is_expr(getattr(self, n))]
+        if self.nodes is not None and searched:
+            raise PydanticCustomError(
+                "blocks_concrete",
+                "`nodes` is a concrete DAG; {searched} cannot be searched with it",
+                {"searched": ", ".join(searched)},
+            )
+        return self
+
+
 class ModelSpec(_Model):
     """The CTR model: a backbone and its parts."""
 
     backbone: StrSlot = Field(  # type: ignore[valid-type]
-        "deepfm", description="A registered backbone: fm, fwfm, wide_deep, deepfm, dcn."
+        "deepfm",
+        description="A registered backbone: fm, fwfm, wide_deep, deepfm, dcn, blocks.",
     )
     embedding: EmbeddingSpec = EmbeddingSpec()
     mlp: MLPSpec = MLPSpec()
     interactions: InteractionSpec = InteractionSpec()
     cross: CrossSpec = CrossSpec()
+    blocks: BlocksSpec | None = Field(
+        None, description="The DAG of backbone `blocks` (AutoCTR); default: 3 searched blocks."
+    )
 
 
 # --------------------------------------------------------------------------- train
@@ -278,6 +481,31 @@ class Constraint(_Model):
         return self
 
 
+class Fidelity(_Model):
+    """How candidates are trained during a search: AutoCTR's evaluation speed-ups.
+
+    Only the search's own evaluations use these; ``searchengine export`` and benchmarks
+    retrain a found architecture as ``train`` says.
+    """
+
+    subsample: float = Field(
+        1.0,
+        gt=0.0,
+        le=1.0,
+        description="Fraction of the train rows a candidate trains on "
+        "(one seeded subset for every candidate).",
+    )
+    epochs: PosInt | None = Field(
+        None, description="Epochs per candidate instead of train.epochs."
+    )
+    warm_start: bool = Field(
+        False,
+        description="Start a child from its parent's trained weights where parameter names "
+        "and shapes match (children of evolution's dag mutation); the weights are kept in "
+        "<run folder>/weights/<trial>.pt.",
+    )
+
+
 class SearchSettings(_Model):
     """How the search runs: strategy, budget, reproducibility, storage."""
 
@@ -298,11 +526,15 @@ class SearchSettings(_Model):
         15, description="RDB storages: seconds between a running trial's heartbeats."
     )
     grace: PosInt | None = Field(
-        None, description="Seconds without a heartbeat before a trial is failed and re-queued "
-        "(default 4 x heartbeat)."
+        None,
+        description="Seconds without a heartbeat before a trial is failed and re-queued "
+        "(default 4 x heartbeat).",
     )
     retry_seconds: PosFloat = Field(
         120.0, description="How long a lost database connection is retried before giving up."
+    )
+    fidelity: Fidelity = Field(
+        Fidelity(), description="Cheaper candidate training: subsample, epochs, warm start."
     )
 
 

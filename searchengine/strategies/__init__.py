@@ -9,14 +9,20 @@ from searchengine.strategies.base import (
     resolve_strategy,
 )
 from searchengine.strategies.baselines import FDEStrategy, MDEStrategy
+from searchengine.strategies.esapn import ESAPNStrategy
+from searchengine.strategies.evolution import EvolutionStrategy
+from searchengine.strategies.rl import RLStrategy
 from searchengine.strategies.samplers import RandomStrategy, TPEStrategy
 
 __all__ = [
     "STRATEGIES",
+    "ESAPNStrategy",
+    "EvolutionStrategy",
     "FDEStrategy",
     "MDEStrategy",
     "NoOptions",
     "OneShotStrategy",
+    "RLStrategy",
     "RandomStrategy",
     "SamplerStrategy",
     "Strategy",

@@ -44,7 +44,8 @@ class Strategy(abc.ABC):  # noqa: B024 - the two families below hold the abstrac
     2. :meth:`check` with the compiled :class:`~searchengine.searchspace.SearchSpace`:
        raise :class:`~searchengine.errors.SpecError` for a decision it cannot search
        (by default: any decision kind not in :attr:`kinds`).
-    3. Then one of the two families:
+    3. Then one of the two families, as :attr:`one_shot` says (a ``SamplerStrategy``
+       may run one-shot depending on its options, e.g. ``rl`` with ``weight_sharing``):
 
        * :class:`SamplerStrategy` (black-box): :meth:`SamplerStrategy.sampler` returns an
          Optuna ``BaseSampler`` that the study is loaded with. The engine loops: ask a
@@ -87,6 +88,12 @@ class Strategy(abc.ABC):  # noqa: B024 - the two families below hold the abstrac
                 for loc, message in (_describe(err, options) for err in exc.errors())
             ]
             raise SpecError(issues) from None
+
+    @property
+    def one_shot(self) -> bool:
+        """Whether the engine calls ``search(session)`` (one-shot) rather than loading the
+        study with :meth:`SamplerStrategy.sampler`; a strategy may decide by its options."""
+        return isinstance(self, OneShotStrategy)
 
     def check(self, space: SearchSpace) -> None:
         """Raise SpecError if ``space`` has decisions this strategy cannot search."""

@@ -15,6 +15,9 @@ from searchengine.testing.backbones import (
     mixed_dims,
     random_batch,
     tiny_schema,
+    with_dynamic,
+    with_multisize,
+    with_numerical,
 )
 
 __all__ = [
@@ -30,4 +33,7 @@ __all__ = [
     "mixed_dims",
     "random_batch",
     "tiny_schema",
+    "with_dynamic",
+    "with_multisize",
+    "with_numerical",
 ]

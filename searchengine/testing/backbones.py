@@ -14,13 +14,15 @@ builds the model itself and raises ``AssertionError`` with a message on a failur
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from searchengine.data.schema import DataSchema, FieldInfo
+from searchengine.data.schema import DataSchema, FieldInfo, train_quantiles
 from searchengine.models import BACKBONES, CTRModel, build_model, count_embedding_params
-from searchengine.models.embedding import FieldEmbedding
+from searchengine.models.embedding import FieldEmbedding, FusedEmbedding
 from searchengine.searchspace.spec import ModelSpec
 
 __all__ = [
@@ -36,6 +38,9 @@ __all__ = [
     "mixed_dims",
     "random_batch",
     "tiny_schema",
+    "with_dynamic",
+    "with_multisize",
+    "with_numerical",
 ]
 
 Batch = tuple[Tensor, Tensor, Tensor]
@@ -43,13 +48,18 @@ Batch = tuple[Tensor, Tensor, Tensor]
 
 def tiny_schema(n_categorical: int = 3, n_numerical: int = 2, *, seed: int = 0) -> DataSchema:
     """A schema of categorical fields ``c0, c1, ...`` and numerical fields ``n0, ...``,
-    interleaved (``c0, n0, c1, n1, c2``), with vocabularies of 3 to 30 ids."""
+    interleaved (``c0, n0, c1, n1, c2``), with vocabularies of 3 to 30 ids; numerical
+    fields have the quantiles of standard normal train values (as :func:`random_batch`
+    draws)."""
     rng = np.random.default_rng(seed)
     cats = [
         FieldInfo(f"c{i}", "categorical", i, int(rng.integers(3, 31)))
         for i in range(n_categorical)
     ]
-    nums = [FieldInfo(f"n{i}", "numerical", i) for i in range(n_numerical)]
+    nums = [
+        FieldInfo(f"n{i}", "numerical", i, quantiles=train_quantiles(values, np.isnan(values)))
+        for i, values in enumerate(rng.standard_normal((n_numerical, 500)))
+    ]
     fields: list[FieldInfo] = []
     for i in range(max(n_categorical, n_numerical)):
         fields += cats[i : i + 1] + nums[i : i + 1]
@@ -73,6 +83,52 @@ def random_batch(
     num_missing[0], num_missing[1] = True, False
     num = torch.randn(batch_size, n_num, generator=g).masked_fill(num_missing, 0.0)
     return cat, num, num_missing
+
+
+def with_numerical(
+    spec: ModelSpec,
+    schema: DataSchema,
+    methods: tuple[str, ...] = ("bucket", "autodis"),
+    **settings: Any,
+) -> ModelSpec:
+    """``spec`` with a numerical method per numerical field, cycling through ``methods``;
+    ``settings`` update ``model.embedding`` (e.g. ``autodis={"aggregation": "max"}``)."""
+    chosen = {f.name: methods[i % len(methods)] for i, f in enumerate(schema.numerical)}
+    data = spec.embedding.model_dump(mode="python", by_alias=True)
+    data["numerical"] = chosen
+    for key, value in settings.items():
+        data[key] = data[key] | value if isinstance(value, dict) else value
+    embedding = type(spec.embedding).model_validate(data)
+    return spec.model_copy(update={"embedding": embedding})
+
+
+def with_multisize(
+    spec: ModelSpec, schema: DataSchema, cycle: tuple[int, ...] = (3, 1, 0)
+) -> ModelSpec:
+    """``spec`` with NIS multi-size embeddings: 3 buckets, blocks of width 2, at most 3
+    blocks; bucket ``b`` of field ``i`` uses ``cycle[(i + b) % len(cycle)]`` blocks (0:
+    one shared vector)."""
+    sizes = {
+        f.name: [cycle[(i + b) % len(cycle)] for b in range(3)]
+        for i, f in enumerate(schema.categorical)
+    }
+    multisize = {"buckets": 3, "chunk": 2, "chunks": 3, "sizes": sizes}
+    data = spec.embedding.model_dump(mode="python", by_alias=True) | {"multisize": multisize}
+    embedding = type(spec.embedding).model_validate(data)
+    return spec.model_copy(update={"embedding": embedding})
+
+
+def with_dynamic(spec: ModelSpec, schema: DataSchema) -> ModelSpec:
+    """``spec`` with ESAPN dynamic sizes (2, 4 or 8, cycling over the ids) for the first
+    two categorical fields (``spec`` itself where there are none)."""
+    names = [f.name for f in schema.categorical[:2]]
+    if not names:
+        return spec
+    sizes = {n: [(2, 4, 8)[i % 3] for i in range(schema.field(n).vocab_size)] for n in names}
+    dynamic = {"candidates": [2, 4, 8], "fields": names, "sizes": sizes}
+    data = spec.embedding.model_dump(mode="python", by_alias=True) | {"dynamic": dynamic}
+    embedding = type(spec.embedding).model_validate(data)
+    return spec.model_copy(update={"embedding": embedding})
 
 
 def mixed_dims(
@@ -127,6 +183,8 @@ def check_backward(spec: ModelSpec, schema: DataSchema) -> None:
     embedding = getattr(model.backbone, "embedding", None)
     if isinstance(embedding, FieldEmbedding):
         for key, fused in embedding.categorical.items():
+            if not isinstance(fused, FusedEmbedding):
+                continue
             ids = cat.index_select(1, fused.columns) + fused.offsets  # (B, F_g)
             rows = fused.table.weight.grad[ids.unique()]
             assert (rows.abs().sum(1) > 0).all(), f"{spec.backbone}: dead rows in table {key}"
@@ -190,11 +248,22 @@ def check_sparse(spec: ModelSpec, schema: DataSchema) -> None:
 
 
 def check_backbone(name: str, schema: DataSchema | None = None) -> None:
-    """Every check, on the tiny variant and on it with mixed widths."""
+    """Every check, on the tiny variant, on it with mixed widths, and with the numerical
+    methods: bucket and autodis (weighted) side by side at mixed widths, autodis with
+    ``max`` aggregation (a straight-through selection), NIS multi-size embeddings
+    (mixed widths for the numerical fields), and ESAPN dynamic sizes per id."""
     schema = schema or tiny_schema()
     check_class_attributes(name)
     tiny = BACKBONES.get(name).tiny(schema)
-    for spec in (tiny, mixed_dims(tiny, schema)):
+    variants = [
+        tiny,
+        mixed_dims(tiny, schema),
+        with_numerical(mixed_dims(tiny, schema), schema, bucket={"count": 4}, autodis={"meta": 4}),
+        with_numerical(tiny, schema, ("autodis",), autodis={"meta": 4, "aggregation": "max"}),
+        with_multisize(mixed_dims(tiny, schema), schema),
+        with_dynamic(mixed_dims(tiny, schema), schema),
+    ]
+    for spec in variants:
         check_forward(spec, schema)
         check_backward(spec, schema)
         check_determinism(spec, schema)

@@ -58,8 +58,9 @@ DISTRIBUTIONS: dict[str, BaseDistribution] = {
 N_TRIALS = 16
 
 
-def _study(cls: type[SamplerStrategy], seed: int = 0, directions: int = 1,
-           **options: Any) -> optuna.Study:
+def _study(
+    cls: type[SamplerStrategy], seed: int = 0, directions: int = 1, **options: Any
+) -> optuna.Study:
     strategy = cls(seed=seed, **options)
     dirs = [optuna.study.StudyDirection.MINIMIZE] * directions
     with warnings.catch_warnings():
@@ -97,8 +98,12 @@ def _objective(trial: optuna.Trial) -> float:
     return total
 
 
-def _optimize(study: optuna.Study, objective: Callable[[optuna.Trial], Any],
-              n_trials: int = N_TRIALS, **kwargs: Any) -> None:
+def _optimize(
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], Any],
+    n_trials: int = N_TRIALS,
+    **kwargs: Any,
+) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         study.optimize(objective, n_trials=n_trials, **kwargs)
@@ -142,8 +147,11 @@ def check_conditional(cls: type[SamplerStrategy]) -> None:
     _optimize(study, objective, n_trials=24)
     for t in study.trials:
         assert t.state == TrialState.COMPLETE
-        expected = {"kind", "alpha"} if t.params["kind"] == "linear" else (
-            {"kind", "depth", "gamma"} if t.params["depth"] > 4 else {"kind", "depth"})
+        expected = (
+            {"kind", "alpha"}
+            if t.params["kind"] == "linear"
+            else ({"kind", "depth", "gamma"} if t.params["depth"] > 4 else {"kind", "depth"})
+        )
         assert set(t.params) == expected, f"trial {t.number} has {sorted(t.params)}"
 
 
@@ -198,7 +206,13 @@ def check_multi_objective(cls: type[SamplerStrategy]) -> None:
 
 def check_strategy(cls: type[SamplerStrategy]) -> None:
     """Run every check on ``cls``."""
-    for check in (check_distributions, check_reproducible, check_conditional,
-                  check_failures_and_nan, check_partial_fixed, check_parallel,
-                  check_multi_objective):
+    for check in (
+        check_distributions,
+        check_reproducible,
+        check_conditional,
+        check_failures_and_nan,
+        check_partial_fixed,
+        check_parallel,
+        check_multi_objective,
+    ):
         check(cls)

@@ -27,7 +27,7 @@ def _complete(storage: str) -> int:
         return 0
     try:
         study = optuna.load_study(study_name="sigint", storage=storage)
-    except KeyError:
+    except Exception:  # not created yet, or the CLI is creating the tables right now
         return 0
     return sum(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False))
 

@@ -33,8 +33,15 @@ def test_metrics_are_complete_and_consistent(tmp_path) -> None:
     evaluator = Evaluator(spec, cache_dir=tmp_path)
     result = evaluator.evaluate(arch)
     m = result.metrics
-    assert set(m) >= {"auc", "logloss", "embedding_params", "params", "latency_ms",
-                      "train_seconds", "epochs"}
+    assert set(m) >= {
+        "auc",
+        "logloss",
+        "embedding_params",
+        "params",
+        "latency_ms",
+        "train_seconds",
+        "epochs",
+    }
     assert 0.5 < m["auc"] <= 1 and m["logloss"] > 0 and m["latency_ms"] > 0
     assert set(result.test_metrics) >= {"auc", "logloss"}
     assert m["embedding_params"] == evaluator.static_metrics(arch)["embedding_params"]
@@ -52,8 +59,9 @@ def test_same_seed_same_result(tmp_path) -> None:
 
 
 def test_sparse_training_runs(tmp_path) -> None:
-    spec, arch = arch_of(TINY + "\n".join(["", "search: {seed: 1}"]).replace(
-        "train: {", "train: {sparse: true, "))
+    spec, arch = arch_of(
+        TINY + "\n".join(["", "search: {seed: 1}"]).replace("train: {", "train: {sparse: true, ")
+    )
     result = Evaluator(spec, cache_dir=tmp_path).evaluate(arch)
     assert result.metrics["auc"] > 0.5
 
@@ -85,18 +93,22 @@ def test_nan_loss_is_a_candidate_error_and_a_fail_trial(tmp_path, nan_backbone) 
 
 def test_pruner_prunes_weak_candidates(tmp_path) -> None:
     text = TINY.replace("lr: 5.0e-3", "lr: {float: [1.0e-6, 1.0e-1], log: true}") + (
-        "search: {strategy: random, pruner: median, seed: 2}\n")
+        "search: {strategy: random, pruner: median, seed: 2}\n"
+    )
     result = run(parse_spec(text), trials=10, out=tmp_path, progress=False)
     trials = result.study.trials
     assert all(t.intermediate_values for t in trials)
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
-    assert pruned and all(t.user_attrs["prune_reason"].startswith("pruned at epoch") for t in pruned)
+    assert pruned and all(
+        t.user_attrs["prune_reason"].startswith("pruned at epoch") for t in pruned
+    )
 
 
 def test_static_constraint_prunes_without_training(tmp_path) -> None:
     text = TINY.replace("dim: 4", "dim: {choice: [2, 32]}") + (
         "constraints: [{metric: embedding_params, max: 20000}]\n"
-        "search: {strategy: random, seed: 0}\n")
+        "search: {strategy: random, seed: 0}\n"
+    )
     result = run(parse_spec(text), trials=6, out=tmp_path, progress=False)
     for t in result.study.trials:
         if t.params["model.embedding.dim"] == 32:
@@ -108,9 +120,11 @@ def test_static_constraint_prunes_without_training(tmp_path) -> None:
 
 
 def test_real_adult_deepfm_learns(tmp_path) -> None:
-    text = ("name: adult\ndata: {dataset: adult}\n"
-            "model: {backbone: deepfm, embedding: {dim: 8}, mlp: {layers: [32]}}\n"
-            "train: {batch_size: 1024, epochs: 2, lr: 3.0e-3}\n")
+    text = (
+        "name: adult\ndata: {dataset: adult}\n"
+        "model: {backbone: deepfm, embedding: {dim: 8}, mlp: {layers: [32]}}\n"
+        "train: {batch_size: 1024, epochs: 2, lr: 3.0e-3}\n"
+    )
     spec, arch = arch_of(text)
     result = Evaluator(spec, cache_dir=tmp_path).evaluate(arch)
     assert result.test_metrics["auc"] > 0.85  # a real signal, on real data
@@ -119,7 +133,8 @@ def test_real_adult_deepfm_learns(tmp_path) -> None:
 
 def test_multi_objective_study_has_no_reports(tmp_path) -> None:
     text = TINY.replace("dim: 4", "dim: {choice: [2, 4]}") + (
-        "objectives: [{metric: auc}, {metric: embedding_params}]\nsearch: {trials: 2}\n")
+        "objectives: [{metric: auc}, {metric: embedding_params}]\nsearch: {trials: 2}\n"
+    )
     result = run(parse_spec(text), out=tmp_path, progress=False)
     assert [t.state for t in result.study.trials] == [TrialState.COMPLETE] * 2
     assert result.study.directions[1] == optuna.study.StudyDirection.MINIMIZE

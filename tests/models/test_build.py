@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -149,6 +150,27 @@ def test_counted_embedding_params_equal_built(backbone: str, dim: Any, schema: D
     if BACKBONES.get(backbone).needs_equal_dims:
         widest = max(dims.values())
         expected += sum(d * widest for d in dims.values() if d != widest)
+    assert model.embedding_params() == expected
+
+
+@pytest.mark.parametrize("backbone", ["fm", "fwfm", "wide_deep", "deepfm", "dcn"])
+@pytest.mark.parametrize("sizes", [(3, 1, 0), (0, 0, 0), (2, 2, 2)])
+def test_counted_multisize_params_equal_built(
+    backbone: str, sizes: tuple[int, ...], schema: DataSchema
+) -> None:
+    multisize = {"buckets": 3, "chunk": 2, "chunks": 3}
+    multisize["sizes"] = {f.name: list(sizes) for f in schema.categorical}  # type: ignore[assignment]
+    spec = _spec(backbone, embedding={"dim": 4, "multisize": multisize})
+    model = build_model(spec, schema)
+    assert model.embedding_params() == count_embedding_params(spec, schema)
+    expected = 0
+    for f in schema.categorical:  # B equal buckets of ids: n_b * s_b * c, or K * c shared
+        n = [len(part) for part in np.array_split(np.arange(f.vocab_size), 3)]
+        blocks = zip(n, sizes, strict=True)
+        expected += sum(nb * s * 2 if s else (6 if nb else 0) for nb, s in blocks)
+    expected += sum(2 * 4 for _ in schema.numerical)
+    if BACKBONES.get(backbone).needs_equal_dims:
+        expected += 4 * 6 * len(schema.numerical)  # numerical 4 wide, projected to K * c = 6
     assert model.embedding_params() == expected
 
 

@@ -141,7 +141,8 @@ def test_conditions_on_fixed_values_fold_away() -> None:
         ),
         (
             "train: {lr: {float: [0.01, 0.1], per: field}}\n",
-            "train.lr.per: `per: field` is only valid on per-field slots (model.embedding.dim)",
+            "train.lr.per: `per: field` is only valid on per-field slots "
+            "(model.embedding.dim, model.embedding.numerical)",
         ),
         (
             "model: {backbone: deepfn}\n",

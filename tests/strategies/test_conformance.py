@@ -10,10 +10,18 @@ import pytest
 from searchengine.strategies import STRATEGIES, SamplerStrategy
 from searchengine.testing import strategies as suite
 
-SAMPLER_STRATEGIES = [n for n in STRATEGIES.names() if issubclass(STRATEGIES.get(n), SamplerStrategy)]
-CHECKS = [suite.check_distributions, suite.check_reproducible, suite.check_conditional,
-          suite.check_failures_and_nan, suite.check_partial_fixed, suite.check_parallel,
-          suite.check_multi_objective]
+SAMPLER_STRATEGIES = [
+    n for n in STRATEGIES.names() if issubclass(STRATEGIES.get(n), SamplerStrategy)
+]
+CHECKS = [
+    suite.check_distributions,
+    suite.check_reproducible,
+    suite.check_conditional,
+    suite.check_failures_and_nan,
+    suite.check_partial_fixed,
+    suite.check_parallel,
+    suite.check_multi_objective,
+]
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
@@ -23,7 +31,9 @@ def test_strategy_conformance(name: str, check) -> None:
 
 
 def test_plugin_strategy_conformance(monkeypatch) -> None:
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "plugins" / "demo_plugin"))
+    monkeypatch.syspath_prepend(
+        str(Path(__file__).resolve().parents[1] / "plugins" / "demo_plugin")
+    )
     module = __import__("searchengine_demo_plugin")
     suite.check_distributions(module.HaltonStrategy)
     suite.check_conditional(module.HaltonStrategy)
@@ -39,7 +49,11 @@ def test_a_broken_sampler_fails_the_suite() -> None:
         def sampler(self, space, directions):
             class Sampler(optuna.samplers.RandomSampler):
                 def sample_independent(self, study, trial, name, dist):
-                    return getattr(dist, "high", None) + 1 if hasattr(dist, "high") else dist.choices[0]
+                    return (
+                        getattr(dist, "high", None) + 1
+                        if hasattr(dist, "high")
+                        else dist.choices[0]
+                    )
 
             return Sampler(seed=self.seed)
 

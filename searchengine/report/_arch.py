@@ -1,0 +1,259 @@
+"""Figures of the chosen architecture: embedding sizes, interaction gates, groups, DAG.
+
+Each reads one trial (the chosen one; for user attributes, else the latest completed
+trial that has them) and is left out when the study has no such data. What each reads:
+
+* ``dims``: params ``model.embedding.dim[FIELD]``; cardinality and frequency from the
+  data's schema (vocabulary size, mean train count per id).
+* ``entity_sizes``: user attr ``entity_sizes``: ``{field: {"sizes": [...],
+  "counts": [...]}}``, one size and train count per entity (ESAPN).
+* ``gates``: user attr ``gate_weights``: ``{"a,b": |alpha|}`` (learned, AutoFIS); else
+  params ``model.interactions.gate[a,b]`` (kept 1 / dropped 0).
+* ``groups``: user attr ``groups``: ``{"2": [["a", "b"], ...], "3": [...]}``, the field
+  sets chosen for each interaction order (AutoGroup).
+* ``dag``: user attr ``dag``: ``{"nodes": [{"id": "b1", "label": "mlp 64"}, ...],
+  "edges": [["input", "b1"], ...]}`` (AutoCTR).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from searchengine.report._context import ReportContext
+
+__all__ = [
+    "dag_data",
+    "dag_figure",
+    "dims_data",
+    "dims_figure",
+    "entity_data",
+    "entity_figure",
+    "gate_data",
+    "gate_figure",
+    "groups_data",
+    "groups_figure",
+]
+
+DIM_PREFIX, GATE_PREFIX = "model.embedding.dim[", "model.interactions.gate["
+
+
+def _key(param: str, prefix: str) -> str:
+    return param[len(prefix) : -1]
+
+
+@dataclass
+class DimsData:
+    trial: int
+    fields: list[str]
+    dims: list[int]
+    cardinality: list[int]
+    frequency: list[float]  # mean train occurrences per id
+
+
+def dims_data(ctx: ReportContext) -> DimsData | None:
+    trial = ctx.chosen
+    if trial is None or not any(p.startswith(DIM_PREFIX) for p in trial.params):
+        return None
+    schema = ctx.schema
+    if schema is None:
+        return None
+    rows = []
+    for param, value in trial.params.items():
+        name = _key(param, DIM_PREFIX) if param.startswith(DIM_PREFIX) else None
+        if name is None or name not in schema.names:
+            continue
+        info = schema.field(name)
+        if not info.is_categorical:
+            continue
+        total = float(info.counts.sum()) if info.counts is not None else 0.0
+        rows.append((name, int(value), int(info.vocab_size), total / max(info.vocab_size, 1)))
+    if not rows:
+        return None
+    names, dims, card, freq = (list(c) for c in zip(*rows, strict=True))
+    return DimsData(trial.number, names, dims, card, freq)
+
+
+def dims_figure(data: DimsData) -> go.Figure:
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=("against cardinality", "against frequency")
+    )
+    for col, xs, title in (
+        (1, data.cardinality, "ids in the vocabulary (log)"),
+        (2, data.frequency, "mean train rows per id (log)"),
+    ):
+        fig.add_trace(
+            go.Scatter(x=xs, y=data.dims, mode="markers+text", text=data.fields,
+                       textposition="top center", showlegend=False),
+            row=1, col=col,
+        )  # fmt: skip
+        fig.update_xaxes(type="log", title_text=title, row=1, col=col)
+    fig.update_yaxes(title_text="embedding dimension", row=1, col=1)
+    fig.update_layout(title=f"Embedding dimension per field (trial {data.trial})", height=460)
+    return fig
+
+
+@dataclass
+class EntityData:
+    trial: int
+    fields: dict[str, tuple[list[float], list[float]]]  # field -> (counts, sizes)
+
+
+def entity_data(ctx: ReportContext) -> EntityData | None:
+    found = ctx.trial_attr("entity_sizes")
+    if found is None or not isinstance(found[1], dict):
+        return None
+    fields = {
+        str(name): (list(map(float, v["counts"])), list(map(float, v["sizes"])))
+        for name, v in found[1].items()
+        if isinstance(v, dict) and len(v.get("counts", ())) == len(v.get("sizes", ()))
+    }
+    return EntityData(found[0].number, fields) if fields else None
+
+
+def entity_figure(data: EntityData) -> go.Figure:
+    fig = go.Figure()
+    for name, (counts, sizes) in data.fields.items():
+        fig.add_trace(go.Scattergl(x=counts, y=sizes, mode="markers", name=name))
+    fig.update_xaxes(type="log", title_text="train rows of the entity (log)")
+    fig.update_layout(
+        title=f"Embedding size per entity against its frequency (trial {data.trial})",
+        yaxis_title="embedding size",
+        height=460,
+    )
+    return fig
+
+
+@dataclass
+class GateData:
+    trial: int
+    fields: list[str]
+    matrix: np.ndarray  # (F, F), NaN where no pair
+    learned: bool  # |alpha| (True) or kept/dropped (False)
+
+
+def gate_data(ctx: ReportContext) -> GateData | None:
+    found = ctx.trial_attr("gate_weights")
+    if found is not None and isinstance(found[1], dict) and found[1]:
+        pairs = {str(k): abs(float(v)) for k, v in found[1].items()}
+        return _gate_matrix(found[0].number, pairs, learned=True)
+    trial = ctx.chosen
+    if trial is None:
+        return None
+    pairs = {
+        _key(p, GATE_PREFIX): float(bool(v))
+        for p, v in trial.params.items()
+        if p.startswith(GATE_PREFIX)
+    }
+    return _gate_matrix(trial.number, pairs, learned=False) if pairs else None
+
+
+def _gate_matrix(trial: int, pairs: dict[str, float], *, learned: bool) -> GateData | None:
+    fields: list[str] = []
+    for key in pairs:
+        for name in key.split(",", 1):
+            if name not in fields:
+                fields.append(name)
+    index = {name: i for i, name in enumerate(fields)}
+    matrix = np.full((len(fields), len(fields)), np.nan)
+    for key, value in pairs.items():
+        a, _, b = key.partition(",")
+        if not b:
+            continue
+        matrix[index[a], index[b]] = matrix[index[b], index[a]] = value
+    return GateData(trial, fields, matrix, learned)
+
+
+def gate_figure(data: GateData) -> go.Figure:
+    what = "learned |alpha|" if data.learned else "kept (1) or dropped (0)"
+    fig = go.Figure(
+        go.Heatmap(z=data.matrix, x=data.fields, y=data.fields, zmin=0,
+                   colorscale="Viridis" if data.learned else [[0, "#d9534f"], [1, "#2e7d32"]],
+                   colorbar={"title": "|alpha|" if data.learned else "kept"})
+    )  # fmt: skip
+    fig.update_layout(
+        title=f"Interaction gates, field x field: {what} (trial {data.trial})",
+        height=max(420, 24 * len(data.fields) + 200),
+        yaxis={"autorange": "reversed"},
+    )
+    return fig
+
+
+@dataclass
+class GroupsData:
+    trial: int
+    orders: dict[str, list[list[str]]]
+
+
+def groups_data(ctx: ReportContext) -> GroupsData | None:
+    found = ctx.trial_attr("groups")
+    if found is None or not isinstance(found[1], dict):
+        return None
+    orders = {
+        str(order): [[str(f) for f in s] for s in sets]
+        for order, sets in found[1].items()
+        if isinstance(sets, list)
+    }
+    return GroupsData(found[0].number, orders) if orders else None
+
+
+def groups_figure(data: GroupsData) -> go.Figure:
+    fields = sorted({f for sets in data.orders.values() for s in sets for f in s})
+    rows = [(order, i) for order, sets in data.orders.items() for i in range(len(sets))]
+    z = [[1.0 if f in data.orders[o][i] else 0.0 for f in fields] for o, i in rows]
+    labels = [f"order {o}, set {i + 1}" for o, i in rows]
+    fig = go.Figure(go.Heatmap(z=z, x=fields, y=labels, colorscale="Greens", showscale=False))
+    fig.update_layout(
+        title=f"Feature sets per interaction order (trial {data.trial})",
+        height=max(360, 28 * len(rows) + 200),
+        yaxis={"autorange": "reversed"},
+    )
+    return fig
+
+
+@dataclass
+class DagData:
+    trial: int
+    nodes: list[dict[str, Any]]
+    edges: list[tuple[str, str]]
+
+
+def dag_data(ctx: ReportContext) -> DagData | None:
+    found = ctx.trial_attr("dag")
+    if found is None or not isinstance(found[1], dict):
+        return None
+    nodes = [n if isinstance(n, dict) else {"id": str(n)} for n in found[1].get("nodes", [])]
+    edges = [(str(a), str(b)) for a, b in found[1].get("edges", [])]
+    return DagData(found[0].number, nodes, edges) if nodes else None
+
+
+def dag_figure(data: DagData) -> go.Figure:
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    for node in data.nodes:
+        graph.add_node(str(node["id"]), label=str(node.get("label", node["id"])))
+    graph.add_edges_from(data.edges)
+    for layer, names in enumerate(nx.topological_generations(graph)):
+        for name in names:
+            graph.nodes[name]["layer"] = layer
+    pos = nx.multipartite_layout(graph, subset_key="layer")
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for a, b in graph.edges:
+        xs += [pos[a][0], pos[b][0], None]
+        ys += [pos[a][1], pos[b][1], None]
+    names = list(graph.nodes)
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", line={"color": "#888"}, hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(x=[pos[n][0] for n in names], y=[pos[n][1] for n in names],
+                   mode="markers+text", text=[graph.nodes[n].get("label", n) for n in names],
+                   textposition="top center", marker={"size": 16})
+    )  # fmt: skip
+    fig.update_layout(title=f"Architecture DAG (trial {data.trial})", showlegend=False,
+                      xaxis={"visible": False}, yaxis={"visible": False}, height=480)  # fmt: skip
+    return fig

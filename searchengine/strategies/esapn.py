@@ -1,0 +1,227 @@
+"""The ``esapn`` strategy: ESAPN (Liu et al., SIGIR'20), an embedding size per entity.
+
+The spec names the fields and the sizes (``model.embedding.dynamic: {candidates: [2, 4,
+8, 16, 64, 128], fields: [user_id, item_id]}``). ESAPN trains the model itself with every
+id of those fields at the smallest size while one policy network per field grows ids
+(see :mod:`searchengine.strategies._esapn`), then records one trial: the spec's model with
+the size of every id fixed in ``dynamic.sizes``, retrained from scratch by the common
+Evaluator like any candidate (so its metrics compare fairly with other strategies'). Other
+decisions of the space, if any, take their defaults.
+
+The trial's user attributes: ``entity_sizes`` (per field, the size and train count of
+every id: the report's size-against-frequency figure), ``embedding_params_full`` (every
+dynamic id at the largest size, without the growth maps: the plain full-size model) and
+``embedding_params_ratio``, ``search_cost`` (seconds and epochs of the search, the
+retraining excluded), ``esapn`` (the search's history per epoch and each policy's final
+P(enlarge) at five frequencies), and ``searchengine:model``, the concrete model section
+(no decision holds the sizes; results and exports read it back).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from searchengine.errors import SearchEngineError, SpecError
+from searchengine.models.embedding.dynamic import DynamicEmbedding
+from searchengine.searchspace.architecture import MODEL_ATTR, Architecture
+from searchengine.searchspace.spec import ModelSpec, Spec
+from searchengine.strategies._esapn import ESAPNSettings, SearchOutcome, search_sizes
+from searchengine.strategies.base import STRATEGIES, OneShotStrategy
+from searchengine.strategies.baselines import DONE_ATTR
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from searchengine.data.schema import DataSchema
+    from searchengine.engine import Session
+    from searchengine.searchspace import SearchSpace
+
+__all__ = ["ESAPNOptions", "ESAPNStrategy", "full_size_model", "with_sizes"]
+
+_log = logging.getLogger(__name__)
+
+
+class ESAPNOptions(BaseModel):
+    """``search.options`` of ``esapn``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    history: int = Field(
+        5, ge=1, description="T: an id's last T losses form its reward baseline; it decides "
+        "again after T new observations.",
+    )  # fmt: skip
+    interval: int = Field(1, ge=1, description="Batches between policy steps.")
+    epochs: int = Field(
+        1, ge=1, description="Passes over the train split while the policies act. One pass "
+        "rewards a held-out loss drop (each row's loss is taken before the model trains on "
+        "it); later passes reward growth for fitting rows already seen.",
+    )  # fmt: skip
+    patience: int | None = Field(
+        None, ge=0, description="Stop the search after this many epochs without a better "
+        "validation AUC (default train.patience).",
+    )  # fmt: skip
+    policy_lr: float = Field(1e-2, gt=0, description="Adam learning rate of the policies.")
+    entropy: float = Field(0.01, ge=0, description="Entropy bonus of the REINFORCE loss.")
+    hidden: int = Field(16, ge=1, description="Hidden width of each policy network.")
+    init_enlarge: float = Field(0.5, gt=0, lt=1, description="P(enlarge) the policies start with.")
+    transform_lr: float = Field(
+        1e-3, ge=0, description="Learning rate of the growth maps W, b (0: keep the identity)."
+    )
+
+
+@STRATEGIES.register("esapn")
+class ESAPNStrategy(OneShotStrategy):
+    """Grow each user's and item's embedding during training; record the final sizes.
+
+    Life cycle: :meth:`check` requires a ``model.embedding.dynamic`` slot; :meth:`search`
+    runs once per study (a rerun finds the study marked done and returns): it builds the
+    model with every dynamic id at the smallest size, runs the size search, and records
+    the result through ``session.record``, which retrains it with the Evaluator.
+    """
+
+    name = "esapn"
+    description = "ESAPN: policy networks grow each entity's embedding size while training"
+    Options = ESAPNOptions
+
+    def check(self, space: SearchSpace) -> None:
+        super().check(space)
+        spec = space.spec
+        if spec.is_generic or spec.model_or_default().embedding.dynamic is None:
+            raise SpecError(
+                "strategy 'esapn' needs model.embedding.dynamic: "
+                "{candidates: [2, 4, 8, ...], fields: [user_id, item_id]}"
+            )
+
+    def search(self, session: Session) -> None:
+        if session.study.user_attrs.get(DONE_ATTR) or session.budget_left() <= 0:
+            return
+        evaluator: Any = session.evaluator
+        if getattr(evaluator, "data", None) is None or not hasattr(evaluator, "build"):
+            raise SearchEngineError("esapn needs a CTR spec (data and model), not a generic one")
+        schema = evaluator.data.schema
+        base = session.space.fixed(session.space.defaults())
+        dynamic = base.model.embedding.dynamic
+        assert dynamic is not None  # checked by check()
+        smallest = {
+            name: [dynamic.candidates[0]] * schema.field(name).vocab_size
+            for name in dynamic.fields
+        }
+        if base.train.threads:
+            torch.set_num_threads(base.train.threads)
+        model = evaluator.build(with_sizes(base, smallest))
+        device = next(model.parameters()).device
+        outcome = search_sizes(
+            model,
+            evaluator.tensors(device),
+            base.train,
+            _dynamic_fields(model, schema),
+            self._settings(base),
+            seed=self.seed or 0,
+            should_stop=lambda: session.time_left() <= 0,
+        )
+        candidates = np.asarray(dynamic.candidates)
+        sizes = {name: candidates[lv].tolist() for name, lv in outcome.levels.items()}
+        final = with_sizes(base, sizes)
+        session.record(final, user_attrs=self._attrs(final, outcome, sizes, schema))
+        session.study.set_user_attr(DONE_ATTR, True)
+
+    def _settings(self, arch: Architecture) -> ESAPNSettings:
+        o = self.options
+        assert isinstance(o, ESAPNOptions)
+        return ESAPNSettings(
+            history=o.history,
+            interval=o.interval,
+            epochs=o.epochs,
+            patience=int(arch.train.patience) if o.patience is None else o.patience,
+            policy_lr=o.policy_lr,
+            entropy=o.entropy,
+            hidden=o.hidden,
+            init_enlarge=o.init_enlarge,
+            transform_lr=o.transform_lr,
+        )
+
+    def _attrs(
+        self,
+        final: Architecture,
+        outcome: SearchOutcome,
+        sizes: Mapping[str, list[int]],
+        schema: DataSchema,
+    ) -> dict[str, Any]:
+        from searchengine.models import count_embedding_params
+
+        params = count_embedding_params(final.model, schema)
+        full = count_embedding_params(full_size_model(final.model, schema.names), schema)
+        _log.info(
+            "esapn: mean sizes %s; %d embedding params, %.1f%% of the full-size model",
+            {n: round(float(np.mean(s)), 2) for n, s in sizes.items()},
+            params,
+            100.0 * params / max(full, 1),
+        )
+        entity = {
+            name: {"sizes": s, "counts": _counts(schema, name, len(s))}
+            for name, s in sizes.items()
+        }
+        return {
+            MODEL_ATTR: final.model.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+            "entity_sizes": entity,
+            "embedding_params_full": float(full),
+            "embedding_params_ratio": params / max(full, 1),
+            "search_cost": {
+                "seconds": outcome.seconds,
+                "epochs": outcome.epochs,
+                "strategy": self.name,
+            },
+            "esapn": {
+                "best_epoch": outcome.best_epoch,
+                "history": outcome.history,
+                "enlarge_probability": outcome.enlarge_probability,
+            },
+        }
+
+
+def _counts(schema: DataSchema, name: str, n: int) -> list[int]:
+    counts = schema.field(name).counts
+    return [0] * n if counts is None else np.asarray(counts, dtype=np.int64).tolist()
+
+
+def _dynamic_fields(
+    model: nn.Module, schema: DataSchema
+) -> dict[str, tuple[DynamicEmbedding, int, int, np.ndarray]]:
+    """Dynamic field -> (its module, its index there, its ``cat`` column, train counts)."""
+    by_column = {f.column: f for f in schema.categorical}
+    found = {}
+    for module in model.modules():
+        if isinstance(module, DynamicEmbedding):
+            for index, column in enumerate(module.columns.tolist()):
+                info = by_column[column]
+                counts = info.counts if info.counts is not None else np.ones(info.vocab_size)
+                found[info.name] = (module, index, column, np.asarray(counts))
+    return found
+
+
+def with_sizes(arch: Architecture, sizes: Mapping[str, list[int]]) -> Architecture:
+    """``arch`` with ``model.embedding.dynamic.sizes`` set to ``sizes``."""
+    data = arch.spec.model_dump(mode="python", by_alias=True)
+    data["model"]["embedding"]["dynamic"]["sizes"] = {k: list(v) for k, v in sizes.items()}
+    return Architecture(Spec.model_validate(data), arch.values, arch.params)
+
+
+def full_size_model(model: ModelSpec, names: list[str]) -> ModelSpec:
+    """The plain model with every dynamic field at the largest candidate width."""
+    dynamic = model.embedding.dynamic
+    if dynamic is None:
+        return model
+    dim = model.embedding.dim
+    dims = (
+        {n: int(dim[n]) for n in names} if isinstance(dim, Mapping) else dict.fromkeys(names, dim)
+    )
+    dims.update(dict.fromkeys(dynamic.fields, dynamic.candidates[-1]))
+    data = model.model_dump(mode="python", by_alias=True)
+    data["embedding"] = {"dim": dims}
+    return ModelSpec.model_validate(data)

@@ -1,0 +1,72 @@
+"""``evolution``: multi-objective evolution with pymoo's NSGA-II (a GA for one objective)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import optuna
+from pydantic import BaseModel, ConfigDict, Field
+
+from searchengine.errors import SpecError
+from searchengine.strategies._evolution import EvolutionSampler
+from searchengine.strategies.base import STRATEGIES, SamplerStrategy
+
+if TYPE_CHECKING:
+    from searchengine.searchspace import SearchSpace
+
+__all__ = ["EvolutionOptions", "EvolutionSampler", "EvolutionStrategy"]
+
+
+class EvolutionOptions(BaseModel):
+    """``search.options`` of ``evolution``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    population_size: int = Field(
+        20, ge=2, description="Children per generation and parents kept (NSGA-II's N)."
+    )
+    crossover_prob: float = Field(
+        0.9, ge=0.0, le=1.0, description="Probability that a mating recombines its parents."
+    )
+    mutation_prob: float | None = Field(
+        None, gt=0.0, le=1.0, description="Probability that a gene mutates (default 1/genes)."
+    )
+    reference_point: list[float] | None = Field(
+        None,
+        description="Hypervolume reference point, one value per objective in its own units "
+        "(default: the worst feasible value of each objective, 10% of its range beyond).",
+    )
+
+
+@STRATEGIES.register("evolution")
+class EvolutionStrategy(SamplerStrategy):
+    """pymoo's NSGA-II on every decision kind, as an Optuna sampler (see EvolutionSampler).
+
+    Its state (generations, parents, the children's genes, the seed) is kept in the
+    study's storage, so resumed runs and several workers continue one evolution. With
+    several workers the first one to sample stores its seed in the study; the others use
+    that one.
+    """
+
+    name = "evolution"
+    description = "pymoo NSGA-II (mixed variables; a GA for one objective), state in storage"
+    Options = EvolutionOptions
+
+    def sampler(
+        self, space: SearchSpace, directions: Sequence[optuna.study.StudyDirection]
+    ) -> optuna.samplers.BaseSampler:
+        o = self.options
+        assert isinstance(o, EvolutionOptions)
+        if o.reference_point is not None and len(o.reference_point) != len(directions):
+            raise SpecError(
+                f"search.options.reference_point: expected {len(directions)} values (one "
+                f"per objective), got {len(o.reference_point)}"
+            )
+        return EvolutionSampler(
+            population_size=o.population_size,
+            crossover_prob=o.crossover_prob,
+            mutation_prob=o.mutation_prob,
+            seed=self.seed,
+            search_space={d.name: d.distribution for d in space},
+        )

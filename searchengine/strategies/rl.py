@@ -1,0 +1,181 @@
+"""``rl``: a REINFORCE controller (NAS-RL, ENAS), with the NIS reward and weight sharing.
+
+Black-box by default: :class:`~searchengine.strategies._rl.ControllerSampler` is the
+study's Optuna sampler and every candidate is trained by the Evaluator. With
+``search.options.weight_sharing: true`` it is one-shot instead (NIS, ENAS): it trains one
+shared supernet while the controller samples, then retrains and records the controller's
+most probable architecture (see ``_rl.sharing``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import optuna
+from pydantic import BaseModel, ConfigDict, Field
+
+from searchengine.errors import SpecError
+from searchengine.strategies._rl import (
+    ControllerSampler,
+    ControllerSettings,
+    LearnerSettings,
+    SharingSettings,
+    weight_sharing_search,
+)
+from searchengine.strategies._rl.supernet import is_shareable, largest
+from searchengine.strategies.base import STRATEGIES, SamplerStrategy
+
+if TYPE_CHECKING:
+    from searchengine.engine import Session
+    from searchengine.searchspace import SearchSpace
+
+__all__ = ["ControllerSampler", "RLOptions", "RLStrategy"]
+
+_log = logging.getLogger(__name__)
+
+
+class RLOptions(BaseModel):
+    """``search.options`` of ``rl``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    controller: Literal["lstm", "mlp"] = Field(
+        "lstm", description="lstm (NAS-RL/ENAS) or mlp (small spaces) policy."
+    )
+    hidden: int = Field(64, ge=4, le=1024, description="The policy's width.")
+    lr: float | None = Field(
+        None,
+        gt=0.0,
+        description="The policy's Adam learning rate (default 0.02; 0.005 with weight "
+        "sharing, which updates it every step).",
+    )
+    entropy_weight: float = Field(0.01, ge=0.0, description="Entropy bonus per decision.")
+    baseline_decay: float = Field(
+        0.9, ge=0.0, lt=1.0, description="Decay of the moving-average reward baseline."
+    )
+    logit_clip: float | None = Field(
+        2.5, gt=0.0, description="Logits are c*tanh(logits/c) (ENAS); null: unbounded."
+    )
+    batch: int = Field(
+        1, ge=1, description="Trials (weight sharing: steps) per controller update."
+    )
+    bins: int = Field(16, ge=2, le=1024, description="Actions of a float or wide int decision.")
+    cost_weight: float | None = Field(
+        None,
+        ge=0.0,
+        description="lambda of the NIS reward R = objective - lambda * cost / reference; "
+        "null: the spec's objectives are scalarized instead.",
+    )
+    cost_metric: str = Field("embedding_params", description="The cost of the NIS reward.")
+    cost_reference: float | None = Field(
+        None, gt=0.0, description="The cost's reference (default: the full-size architecture's)."
+    )
+    objective_weights: list[float] | None = Field(
+        None, description="Weights of the scalarized objectives (default: equal)."
+    )
+    weight_sharing: bool = Field(
+        False, description="One-shot: train a shared supernet while the controller samples."
+    )
+    supernet_epochs: int | None = Field(
+        None, ge=1, description="Weight sharing: epochs of the supernet (default train.epochs)."
+    )
+    warmup_epochs: float = Field(
+        1.0, ge=0.0, description="Weight sharing: epochs before the controller learns."
+    )
+    reward_batch: int = Field(2048, ge=16, description="Weight sharing: validation rows/reward.")
+
+
+@STRATEGIES.register("rl")
+class RLStrategy(SamplerStrategy):
+    """A REINFORCE controller over every decision of the space.
+
+    Life cycle, after the engine validates the options:
+
+    * black-box (default): :meth:`sampler` returns a ``ControllerSampler``; the engine's
+      loop asks, evaluates and tells trials, and the controller learns from them. Its
+      state is rebuilt from the study's trials, so resumed runs and workers continue it.
+    * ``weight_sharing: true``: :attr:`one_shot` is true, the engine calls
+      :meth:`search` instead, which trains a shared supernet and the controller together
+      and records one architecture.
+    """
+
+    name = "rl"
+    description = "REINFORCE controller (LSTM/MLP), NIS cost reward; weight_sharing: one-shot"
+    Options = RLOptions
+
+    @property
+    def one_shot(self) -> bool:
+        """Whether this strategy runs as a one-shot search (``weight_sharing``)."""
+        return bool(self._options().weight_sharing)
+
+    def _options(self) -> RLOptions:
+        assert isinstance(self.options, RLOptions)
+        return self.options
+
+    def controller_settings(self) -> ControllerSettings:
+        """The options as the controller's settings."""
+        o = self._options()
+        lr = o.lr if o.lr is not None else (0.005 if o.weight_sharing else 0.02)
+        learner = LearnerSettings(lr, o.entropy_weight, o.baseline_decay)
+        weights = tuple(o.objective_weights) if o.objective_weights is not None else None
+        return ControllerSettings(
+            o.controller, o.hidden, o.logit_clip, learner, o.batch, o.bins,
+            o.cost_weight, o.cost_metric, weights,
+        )  # fmt: skip
+
+    def check(self, space: SearchSpace) -> None:
+        super().check(space)
+        o = self._options()
+        n = len(space.spec.objectives)
+        if o.objective_weights is not None and len(o.objective_weights) != n:
+            raise SpecError(
+                f"search.options.objective_weights: expected {n} values (one per objective), "
+                f"got {len(o.objective_weights)}"
+            )
+        if o.weight_sharing and (space.spec.is_generic or not any(map(is_shareable, space))):
+            raise SpecError(
+                "search.options.weight_sharing needs a CTR spec whose space has embedding "
+                "widths, multisize blocks or interaction gates to share weights over"
+            )
+
+    def sampler(
+        self, space: SearchSpace, directions: Sequence[optuna.study.StudyDirection]
+    ) -> optuna.samplers.BaseSampler:
+        def is_active(name: str, values: Mapping[str, Any]) -> bool:
+            decoded = {n: space[n].decode(v) for n, v in values.items() if n in space}
+            return space.is_active(space[name], decoded)
+
+        reference = self._options().cost_reference
+        return ControllerSampler(
+            self.controller_settings(),
+            seed=self.seed,
+            search_space={d.name: d.distribution for d in space},
+            is_active=is_active,
+            reference=(lambda: reference) if reference else lambda: full_size_cost(space),
+        )
+
+    def search(self, session: Session) -> None:
+        """The weight-sharing search (``weight_sharing: true``)."""
+        o = self._options()
+        sharing = SharingSettings(
+            o.supernet_epochs, o.warmup_epochs, o.reward_batch, o.cost_reference
+        )
+        seed = self.seed if self.seed is not None else session.spec.search.seed
+        weight_sharing_search(session, self.controller_settings(), sharing, seed)
+
+
+def full_size_cost(space: SearchSpace) -> float | None:
+    """The embedding parameters of the space's full-size architecture (every width and
+    multi-size decision at its largest value), or None for a generic search."""
+    spec = space.spec
+    if spec.is_generic:
+        return None
+    from searchengine.data import load_data
+    from searchengine.models import count_embedding_params
+
+    values = space.defaults() | {d.name: largest(d) for d in space if is_shareable(d)}
+    arch = space.fixed(values)
+    schema = load_data(spec.data_or_default()).schema  # the evaluator's copy, in memory
+    return float(count_embedding_params(arch.model, schema))

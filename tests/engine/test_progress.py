@@ -1,0 +1,68 @@
+"""Live progress: epoch and trial events as JSON lines, the bar, the CLI flags."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from searchengine import parse_spec, run
+from searchengine._progress import Progress, _clock
+from searchengine.cli import main
+from searchengine.evaluation import Evaluator
+
+TINY = {
+    "name": "progress",
+    "data": {"dataset": "synthetic", "rows": 1500,
+             "options": {"categorical": 3, "numerical": 1, "seed": 2, "max_vocab": 100}},
+    "model": {"backbone": "fm", "embedding": {"dim": {"choice": [2, 4]}}},
+    "train": {"batch_size": 512, "epochs": 2, "patience": 2},
+    "search": {"strategy": "random", "trials": 2, "seed": 0},
+}  # fmt: skip
+
+
+def test_json_lines_per_epoch_and_per_trial(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    evaluator = Evaluator(parse_spec(TINY))
+    run(parse_spec(TINY), out=tmp_path, progress=True, log_json=stream, evaluator=evaluator)
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    epochs = [e for e in events if e["event"] == "epoch"]
+    trials = [e for e in events if e["event"] == "trial"]
+    assert [(e["trial"], e["epoch"], e["epochs"]) for e in epochs] == [
+        (0, 0, 2), (0, 1, 2), (1, 0, 2), (1, 1, 2),
+    ]  # fmt: skip
+    assert all(0.0 <= e["valid_auc"] <= 1.0 and "valid_logloss" in e for e in epochs)
+    assert [(t["trial"], t["state"], t["done"], t["budget"]) for t in trials] == [
+        (0, "COMPLETE", 1, 2), (1, "COMPLETE", 2, 2),
+    ]  # fmt: skip
+    assert trials[-1]["best"] == max(t["values"]["auc"] for t in trials)
+    assert trials[-1]["eta_s"] == 0.0 and trials[0]["elapsed_s"] > 0
+    assert evaluator.listeners == []  # the display let go of the evaluator
+
+
+def test_cli_log_json_to_a_file_and_quiet(tmp_path: Path, capsys) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(json.dumps(TINY))  # JSON is YAML
+    log = tmp_path / "events.jsonl"
+    code = main(["run", str(spec), "--out", str(tmp_path / "o"), "-q", "--log-json", str(log)])
+    assert code == 0
+    kinds = [json.loads(line)["event"] for line in log.read_text().splitlines()]
+    assert kinds.count("trial") == 2 and kinds.count("epoch") == 4
+    assert capsys.readouterr().err == ""  # quiet: no bar
+    assert main(["run", str(spec), "--log-json", str(tmp_path / "no" / "dir" / "x")]) == 2
+    assert "--log-json" in capsys.readouterr().err
+
+
+def test_eta_from_the_trials_of_this_run() -> None:
+    class Fake:
+        start_done, budget, timeout = 2, 10, None
+
+        def elapsed(self) -> float:
+            return 30.0
+
+    fake = Fake()
+    fake.done = 5  # type: ignore[attr-defined]
+    assert Progress.eta(fake) == 50.0  # 3 trials in 30 s, 5 left  # type: ignore[arg-type]
+    fake.timeout = 40.0  # type: ignore[misc]
+    assert Progress.eta(fake) == 10.0  # type: ignore[arg-type]
+    assert _clock(3725) == "1:02:05"
