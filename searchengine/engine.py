@@ -37,7 +37,7 @@ from searchengine.evaluation import CandidateError, make_evaluator, metric_direc
 from searchengine.evaluation.evaluator import BaseEvaluator, Result
 from searchengine.searchspace import Architecture, SearchSpace, Spec
 from searchengine.searchspace.spec import SearchSettings, safe_name
-from searchengine.strategies import SamplerStrategy, Strategy, resolve_strategy
+from searchengine.strategies import RandomStrategy, SamplerStrategy, Strategy, resolve_strategy
 
 __all__ = ["RunResult", "Session", "budget_used", "open_study", "run"]
 
@@ -369,6 +369,8 @@ def run(
     space = SearchSpace.from_spec(spec)
     strategy_seed = settings.seed if worker_index is None else settings.seed + 7919 * worker_index
     strategy_obj = resolve_strategy(settings.strategy)(seed=strategy_seed, **settings.options)
+    if not strategy_obj.searches(space):  # a concrete spec (best.yaml): evaluate it once
+        strategy_obj = RandomStrategy(seed=strategy_seed)
     strategy_obj.check(space)
     out_dir = Path(out) if out is not None else Path("runs") / safe_name(spec.name)
     out_dir.mkdir(parents=True, exist_ok=True)

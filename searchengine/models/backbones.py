@@ -18,6 +18,7 @@ from searchengine.models.base import BACKBONES, Backbone
 from searchengine.models.config import MLPConfig, ModelConfig
 from searchengine.models.embedding import FieldEmbedding, FirstOrder
 from searchengine.models.interaction import CrossNetwork, FMInteraction, FwFMInteraction
+from searchengine.models.interaction.grouped import GroupedInteraction
 from searchengine.models.layers import MLP
 
 __all__ = ["DCN", "FM", "DeepFM", "FwFM", "WideDeep"]
@@ -42,22 +43,47 @@ def _positions(
 
 
 def _paired_fields(schema: DataSchema, config: ModelConfig) -> list[str]:
-    """The fields that take part in a kept pair, in schema order."""
+    """The fields that take part in a kept pair or a feature set, in schema order."""
     if config.pairs is None:
         return schema.names if len(schema.names) > 1 else []
     used = {name for pair in config.pairs for name in pair}
+    for sets in (config.groups or {}).values():
+        used.update(name for members in sets for name in members)
     return [name for name in schema.names if name in used]
+
+
+class _Groups(nn.Module):
+    """AutoGroup's interactions and the linear map of them into the logit."""
+
+    def __init__(self, embedding: FieldEmbedding, config: ModelConfig) -> None:
+        super().__init__()
+        assert config.groups is not None
+        members = {order: [list(s) for s in sets] for order, sets in config.groups.items()}
+        self.interaction = GroupedInteraction(embedding.field_names, members)
+        self.head = nn.Linear(self.interaction.n_sets, 1, bias=False)
+
+    def forward(self, e: Tensor) -> Tensor:
+        return self.head(self.interaction(e)).squeeze(-1)  # (B, F, D*) -> (B,)
+
+
+def _groups(embedding: FieldEmbedding | None, config: ModelConfig) -> _Groups | None:
+    if embedding is None or config.groups is None:
+        return None
+    return _Groups(embedding, config)
 
 
 @BACKBONES.register("fm")
 class FM(Backbone):
     """Factorization machine: ``w0 + sum_f w_f + sum_{(i,j) kept} <e_i, e_j>``.
 
-    Only fields in a kept pair are embedded; the others contribute first-order terms.
+    Only fields in a kept pair (or a feature set) are embedded; the others contribute
+    first-order terms. With ``model.interactions.groups`` the sets' interactions
+    (AutoGroup) are added.
     """
 
     description = "Factorization machine: bias, first-order terms and pairwise inner products."
     uses_pairs = True
+    uses_groups = True
     needs_equal_dims = True
 
     def __init__(self, schema: DataSchema, config: ModelConfig, *, sparse: bool = False) -> None:
@@ -67,6 +93,7 @@ class FM(Backbone):
         self.interaction = (
             None if self.embedding is None else self._interaction(self.embedding, schema, config)
         )
+        self.groups = _groups(self.embedding, config)
 
     @classmethod
     def embedded_fields(cls, schema: DataSchema, config: ModelConfig) -> list[str]:
@@ -83,6 +110,8 @@ class FM(Backbone):
         if self.embedding is not None and self.interaction is not None:
             e = self.embedding.equalize(self.embedding(cat, num, num_missing))  # (B, F, D*)
             logit = logit + self.interaction(e)  # (B,)
+            if self.groups is not None:
+                logit = logit + self.groups(e)  # (B,)
         return logit
 
 
@@ -130,12 +159,14 @@ class WideDeep(Backbone):
 @BACKBONES.register("deepfm")
 class DeepFM(Backbone):
     """DeepFM: FM (first-order terms and kept pairs, over projected vectors) plus an MLP
-    over the concatenated raw field vectors, sharing one embedding."""
+    over the concatenated raw field vectors, sharing one embedding; with
+    ``model.interactions.groups`` the sets' interactions (AutoGroup) are added."""
 
     uses_mlp = True
 
     description = "DeepFM: an FM and an MLP sharing the field embeddings."
     uses_pairs = True
+    uses_groups = True
     needs_equal_dims = True
 
     embedding: FieldEmbedding
@@ -149,12 +180,16 @@ class DeepFM(Backbone):
         pairs = None if config.pairs is None else _positions(embedding, config.pairs)
         self.fm = FMInteraction(len(embedding.field_names), pairs)
         self.mlp = _mlp(embedding.out_dim, config.mlp, out_dim=1)
+        self.groups = _groups(embedding, config)
 
     def forward(self, cat: Tensor, num: Tensor, num_missing: Tensor) -> Tensor:
-        groups = self.embedding(cat, num, num_missing)  # [(B, F_g, D_g)]
-        fm = self.fm(self.embedding.equalize(groups))  # (B,)
-        deep = self.mlp(self.embedding.concat(groups)).squeeze(-1)  # (B,)
-        return self.linear(cat, num, num_missing) + fm + deep  # (B,)
+        vectors = self.embedding(cat, num, num_missing)  # [(B, F_g, D_g)]
+        e = self.embedding.equalize(vectors)  # (B, F, D*)
+        deep = self.mlp(self.embedding.concat(vectors)).squeeze(-1)  # (B,)
+        logit = self.linear(cat, num, num_missing) + self.fm(e) + deep  # (B,)
+        if self.groups is not None:
+            logit = logit + self.groups(e)  # (B,)
+        return logit
 
 
 @BACKBONES.register("dcn")

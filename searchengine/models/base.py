@@ -45,6 +45,8 @@ class Backbone(nn.Module, abc.ABC):
             (``model.interactions.gate``) can mask.
         uses_mlp: whether it reads ``model.mlp`` (otherwise MLP decisions are not searched).
         uses_cross: whether it reads ``model.cross``.
+        uses_groups: whether it adds the grouped interactions of
+            ``model.interactions.groups`` (AutoGroup) to its logit.
         uses_blocks: whether it reads ``model.blocks`` (a DAG of virtual blocks).
         reports_flops: whether :meth:`flops` counts its FLOPs (the ``flops`` metric).
         needs_equal_dims: whether its interactions need every field at one width (mixed
@@ -61,6 +63,7 @@ class Backbone(nn.Module, abc.ABC):
     uses_pairs: ClassVar[bool] = False
     uses_mlp: ClassVar[bool] = False
     uses_cross: ClassVar[bool] = False
+    uses_groups: ClassVar[bool] = False
     uses_blocks: ClassVar[bool] = False
     reports_flops: ClassVar[bool] = False
     needs_equal_dims: ClassVar[bool] = False

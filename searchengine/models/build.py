@@ -33,6 +33,17 @@ def resolve(model: ModelSpec, schema: DataSchema) -> tuple[type[Backbone], Model
                 )
             ]
         )
+    if config.groups is not None and not cls.uses_groups:
+        with_groups = [name for name, c in BACKBONES.items() if c.uses_groups]
+        raise SpecError(
+            [
+                SpecIssue(
+                    "model.interactions.groups",
+                    f"backbone {config.backbone!r} has no grouped interactions; "
+                    f"use one of: {', '.join(with_groups)}",
+                )
+            ]
+        )
     return cls, config
 
 

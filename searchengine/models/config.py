@@ -24,7 +24,7 @@ from searchengine.models.embedding.multisize import MultiSizeConfig
 from searchengine.models.embedding.numerical import NumericalConfig
 from searchengine.models.layers import ACTIVATIONS
 from searchengine.searchspace.expressions import is_expr
-from searchengine.searchspace.spec import GateKeep, ModelSpec
+from searchengine.searchspace.spec import GateKeep, GroupsSpec, ModelSpec
 
 __all__ = ["MLPConfig", "ModelConfig"]
 
@@ -57,6 +57,7 @@ class ModelConfig:
         multisize: NIS multi-size embeddings of the categorical fields, or None; their
             width in ``dims`` is ``multisize.width``.
         blocks: the concrete block DAG (``model.blocks.nodes``), or None.
+        groups: AutoGroup's feature sets, order -> its sets (field names), or None.
     """
 
     backbone: str
@@ -68,6 +69,7 @@ class ModelConfig:
     numerical: NumericalConfig = NumericalConfig()
     multisize: MultiSizeConfig | None = None
     blocks: BlocksConfig | None = None
+    groups: MappingProxyType[int, tuple[tuple[str, ...], ...]] | None = None
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, schema: DataSchema) -> ModelConfig:
@@ -96,6 +98,7 @@ class ModelConfig:
             dims.update({name: dynamic.width for name in dynamic.fields if name in dims})
         numerical = NumericalConfig.resolve(spec.embedding, schema, issues)
         blocks = BlocksConfig.resolve(spec.blocks, schema, issues)
+        groups = _resolve_groups(spec.interactions.groups, schema, issues)
         if spec.mlp.activation not in ACTIVATIONS:
             issues.append(
                 SpecIssue(
@@ -123,6 +126,7 @@ class ModelConfig:
             numerical=numerical,
             multisize=multisize,
             blocks=blocks,
+            groups=groups,
         )
 
 
@@ -163,6 +167,36 @@ def _resolve_dims(dim: Any, schema: DataSchema, issues: list[SpecIssue]) -> dict
             SpecIssue("model.embedding.dim", f"no width for the field(s) {', '.join(missing)}")
         )
     return {name: int(dim[name]) for name in names if name in dim}
+
+
+def _resolve_groups(
+    groups: GroupsSpec | None, schema: DataSchema, issues: list[SpecIssue]
+) -> MappingProxyType[int, tuple[tuple[str, ...], ...]] | None:
+    if groups is None:
+        return None
+    if groups.members is None:
+        raise ValueError("model.interactions.groups has no members: sample it before building")
+    names = schema.names
+    for order, sets in groups.members.items():
+        for k, fields in enumerate(sets):
+            for i, name in enumerate(fields):
+                if name not in names:
+                    issues.append(
+                        SpecIssue(
+                            f"model.interactions.groups.members[{order}][{k}][{i}]",
+                            f"no field {name!r} in the data{did_you_mean(name, names)}",
+                        )
+                    )
+    position = {name: i for i, name in enumerate(names)}
+    return MappingProxyType(
+        {
+            int(order): tuple(
+                tuple(sorted(set(fields) & set(position), key=position.__getitem__))
+                for fields in sets
+            )
+            for order, sets in sorted(groups.members.items())
+        }
+    )
 
 
 def _resolve_pairs(

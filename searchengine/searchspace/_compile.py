@@ -32,17 +32,23 @@ from searchengine.searchspace.space import (
     decision_name,
     is_primitive,
 )
-from searchengine.searchspace.spec import BlocksSpec, GateKeep, Spec
+from searchengine.searchspace.spec import BlocksSpec, GateKeep, GroupsSpec, Spec
 
 _log = logging.getLogger("searchengine.searchspace")
 
 Loc = tuple[Any, ...]
 # Slots only some backbones use: the backbone class attribute that says so.
 _BACKBONE_SLOTS: dict[Loc, str] = {
+    ("model", "interactions", "groups"): "uses_groups",
     ("model", "mlp"): "uses_mlp",
     ("model", "cross"): "uses_cross",
     ("model", "interactions"): "uses_pairs",
     ("model", "blocks"): "uses_blocks",
+}
+# Searched slots that are an error, not a warning, when no backbone of the spec has them.
+_NEEDED: dict[str, str] = {
+    "uses_pairs": "`search` needs a backbone with pairwise interactions",
+    "uses_groups": "feature groups need a backbone with grouped interactions (fm, fwfm, deepfm)",
 }
 
 
@@ -61,7 +67,7 @@ class _Compiler:
 
     # ------------------------------------------------------------------ driver
     def run(self) -> SearchSpace:
-        from searchengine.searchspace import _blocks, _checks, _multisize
+        from searchengine.searchspace import _blocks, _checks, _groups, _multisize
 
         if self.spec.is_generic:
             self._walk_params()
@@ -69,6 +75,7 @@ class _Compiler:
             self.fields = _checks.declared_fields(self)
             self._walk(self.spec.model_or_default(), ("model",))
             self._gates()
+            _groups.add_decisions(self)
             _multisize.add_decisions(self)
             _blocks.add_decisions(self)
             self._walk(self.spec.train, ("train",))
@@ -90,8 +97,8 @@ class _Compiler:
             extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
             if isinstance(value, Expr):
                 self._expression(value, here, extra.get("per_field"))
-            elif isinstance(value, GateKeep | BlocksSpec):
-                continue  # concrete gates; blocks have their own decisions (_blocks)
+            elif isinstance(value, GateKeep | BlocksSpec | GroupsSpec):
+                continue  # concrete gates; blocks and groups have their own decisions
             elif isinstance(value, BaseModel):
                 self._walk(value, here)
             elif isinstance(value, list) and any(isinstance(v, Expr) for v in value):
@@ -200,12 +207,8 @@ class _Compiler:
                 else names
             )
             if not users:
-                if attribute == "uses_pairs":
-                    self.issue(
-                        d.loc,
-                        f"`search` needs a backbone with pairwise interactions; "
-                        f"{', '.join(names)} has none",
-                    )
+                if attribute in _NEEDED:
+                    self.issue(d.loc, f"{_NEEDED[attribute]}; {', '.join(names)} has none")
                     return
                 _log.warning(
                     "%s is searched but no backbone of this spec uses it; not searched", d.name

@@ -131,7 +131,7 @@ class Slot:
     """A place in the spec filled by decisions: one, one per field, or one per pair."""
 
     loc: tuple[Any, ...]
-    mode: str  # "single" | "per_field" | "gate" | "multisize" | "blocks"
+    mode: str  # "single" | "per_field" | "gate" | "multisize" | "groups" | "blocks"
     decisions: tuple[str, ...]
     default: Any
 
@@ -283,6 +283,12 @@ class SearchSpace:
             settings = self.spec.model_or_default().embedding.multisize
             defaults = {n: self._by_name[n].default for n in slot.decisions}
             return _multisize.slot_value(settings, slot, values, defaults)
+        if slot.mode == "groups":
+            from searchengine.searchspace import _groups
+
+            groups = self.spec.model_or_default().interactions.groups
+            defaults = {n: self._by_name[n].default for n in slot.decisions}
+            return _groups.slot_value(groups, slot, values, defaults)  # type: ignore[arg-type]
         if slot.mode == "blocks":
             from searchengine.searchspace import _blocks
 

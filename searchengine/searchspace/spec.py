@@ -38,6 +38,7 @@ __all__ = [
     "EmbeddingSpec",
     "Fidelity",
     "GateKeep",
+    "GroupsSpec",
     "InteractionSpec",
     "MLPSpec",
     "MultiSizeSpec",
@@ -332,13 +333,54 @@ GateSlot = Annotated[
 ]
 
 
+#: The highest interaction order of feature groups.
+MAX_ORDER = 4
+
+
+class GroupsSpec(_Model):
+    """Feature sets for high-order interactions (AutoGroup, SIGIR'20).
+
+    For each order ``p`` in ``orders`` there are ``sets`` feature sets; each set's
+    order-``p`` interaction ``sum_d[(sum_i w_i e_i)^p - sum_i (w_i e_i)^p]`` is added to
+    the model. Without ``members`` which fields join each set is searched (one keep/drop
+    decision per order, set and field); ``members`` is the concrete result.
+    """
+
+    orders: list[Annotated[int, Field(ge=2, le=MAX_ORDER)]] = Field(
+        min_length=1, description=f"Interaction orders, each in [2, {MAX_ORDER}]."
+    )
+    sets: PosInt = Field(description="K: feature sets per order.")
+    members: dict[int, list[list[str]]] | None = Field(
+        None,
+        description="Concrete: per order, its sets as lists of field names; absent: searched.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> GroupsSpec:
+        if len(set(self.orders)) != len(self.orders):
+            raise PydanticCustomError(
+                "groups_orders", "orders: {orders} lists an order twice", {"orders": self.orders}
+            )
+        if self.members is not None and set(self.members) != set(self.orders):
+            raise PydanticCustomError(
+                "groups_members",
+                "members: expected the orders {orders}, got {found}",
+                {"orders": sorted(self.orders), "found": sorted(self.members)},
+            )
+        return self
+
+
 class InteractionSpec(_Model):
-    """Pairwise interactions of fm, fwfm and deepfm."""
+    """Interactions of fm, fwfm and deepfm: pair gates (AutoFIS), feature groups (AutoGroup)."""
 
     gate: GateSlot = Field(
         "all",
         description="`all` pairs, `search` one keep/drop decision per field pair (AutoFIS), "
         "or the kept pairs.",
+    )
+    groups: GroupsSpec | None = Field(
+        None,
+        description="Feature sets of high-order interactions (AutoGroup), added to the pairs.",
     )
 
 

@@ -9,6 +9,7 @@ from searchengine.strategies.base import (
     resolve_strategy,
 )
 from searchengine.strategies.baselines import FDEStrategy, MDEStrategy
+from searchengine.strategies.differentiable import DifferentiableStrategy
 from searchengine.strategies.esapn import ESAPNStrategy
 from searchengine.strategies.evolution import EvolutionStrategy
 from searchengine.strategies.rl import RLStrategy
@@ -16,6 +17,7 @@ from searchengine.strategies.samplers import RandomStrategy, TPEStrategy
 
 __all__ = [
     "STRATEGIES",
+    "DifferentiableStrategy",
     "ESAPNStrategy",
     "EvolutionStrategy",
     "FDEStrategy",

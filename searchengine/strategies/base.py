@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from searchengine.searchspace import SearchSpace
 
 __all__ = [
+    "DONE_ATTR",
     "STRATEGIES",
     "NoOptions",
     "OneShotStrategy",
@@ -26,6 +27,9 @@ __all__ = [
 ]
 
 ALL_KINDS = frozenset({"float", "int", "categorical"})
+#: Study user attribute a one-shot strategy sets once its search is recorded, so that a
+#: rerun on the same storage (or another worker) does not search again.
+DONE_ATTR = "searchengine:oneshot_done"
 
 
 class NoOptions(BaseModel):
@@ -41,10 +45,12 @@ class Strategy(abc.ABC):  # noqa: B024 - the two families below hold the abstrac
 
     1. ``Strategy(seed=search.seed, **search.options)``: the options are validated by the
        class's ``Options`` pydantic model (``extra="forbid"``) into ``self.options``.
-    2. :meth:`check` with the compiled :class:`~searchengine.searchspace.SearchSpace`:
-       raise :class:`~searchengine.errors.SpecError` for a decision it cannot search
-       (by default: any decision kind not in :attr:`kinds`).
-    3. Then one of the two families, as :attr:`one_shot` says (a ``SamplerStrategy``
+    2. :meth:`searches` with the compiled :class:`~searchengine.searchspace.SearchSpace`:
+       if the space leaves nothing to decide (a ``best.yaml``), the engine evaluates the
+       spec once (with ``random``) instead of using this strategy.
+    3. :meth:`check`: raise :class:`~searchengine.errors.SpecError` for a decision it
+       cannot search (by default: any decision kind not in :attr:`kinds`).
+    4. Then one of the two families, as :attr:`one_shot` says (a ``SamplerStrategy``
        may run one-shot depending on its options, e.g. ``rl`` with ``weight_sharing``):
 
        * :class:`SamplerStrategy` (black-box): :meth:`SamplerStrategy.sampler` returns an
@@ -94,6 +100,11 @@ class Strategy(abc.ABC):  # noqa: B024 - the two families below hold the abstrac
         """Whether the engine calls ``search(session)`` (one-shot) rather than loading the
         study with :meth:`SamplerStrategy.sampler`; a strategy may decide by its options."""
         return isinstance(self, OneShotStrategy)
+
+    def searches(self, space: SearchSpace) -> bool:
+        """Whether ``space`` leaves anything for this strategy to decide. A concrete spec
+        (a ``best.yaml``) does not; the engine then evaluates it once instead."""
+        return len(space) > 0
 
     def check(self, space: SearchSpace) -> None:
         """Raise SpecError if ``space`` has decisions this strategy cannot search."""

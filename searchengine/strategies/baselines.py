@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from searchengine.errors import SearchEngineError
-from searchengine.strategies.base import STRATEGIES, OneShotStrategy
+from searchengine.strategies.base import DONE_ATTR, STRATEGIES, OneShotStrategy
 
 if TYPE_CHECKING:
     from searchengine.engine import Session
@@ -32,7 +32,6 @@ __all__ = ["FDEStrategy", "MDEStrategy", "effective_vocabulary"]
 
 _log = logging.getLogger(__name__)
 DIM = "model.embedding.dim["
-DONE_ATTR = "searchengine:oneshot_done"
 
 
 def _dim_decisions(space: SearchSpace) -> list[Any]:

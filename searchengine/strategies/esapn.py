@@ -32,8 +32,7 @@ from searchengine.models.embedding.dynamic import DynamicEmbedding
 from searchengine.searchspace.architecture import MODEL_ATTR, Architecture
 from searchengine.searchspace.spec import ModelSpec, Spec
 from searchengine.strategies._esapn import ESAPNSettings, SearchOutcome, search_sizes
-from searchengine.strategies.base import STRATEGIES, OneShotStrategy
-from searchengine.strategies.baselines import DONE_ATTR
+from searchengine.strategies.base import DONE_ATTR, STRATEGIES, OneShotStrategy
 
 if TYPE_CHECKING:
     from torch import nn
@@ -88,6 +87,12 @@ class ESAPNStrategy(OneShotStrategy):
     name = "esapn"
     description = "ESAPN: policy networks grow each entity's embedding size while training"
     Options = ESAPNOptions
+
+    def searches(self, space: SearchSpace) -> bool:
+        """ESAPN decides the sizes of a dynamic slot that has none yet."""
+        spec = space.spec
+        dynamic = None if spec.is_generic else spec.model_or_default().embedding.dynamic
+        return dynamic is None or dynamic.sizes is None or len(space) > 0
 
     def check(self, space: SearchSpace) -> None:
         super().check(space)

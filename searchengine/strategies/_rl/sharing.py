@@ -36,6 +36,7 @@ from searchengine.strategies._rl.policy import Learner, Policy, mix_seed, single
 from searchengine.strategies._rl.reward import Outcome, Rewarder, RewardSettings
 from searchengine.strategies._rl.sampler import ControllerSettings
 from searchengine.strategies._rl.supernet import SharedSupernet, is_shareable, largest
+from searchengine.strategies.base import DONE_ATTR
 
 if TYPE_CHECKING:
     from searchengine.engine import Session
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["SharingSettings", "weight_sharing_search"]
 
 _log = logging.getLogger(__name__)
-DONE_ATTR = "searchengine:oneshot_done"
 COST = "embedding_params"
 
 

@@ -1,0 +1,97 @@
+"""The decisions of ``model.interactions.groups`` (AutoGroup) and their concrete form.
+
+Without ``members``, the compiler makes one keep/drop decision per order, set and field,
+like ``interactions.gate: search`` makes one per field pair:
+
+* ``model.interactions.groups[p,k,FIELD]`` -- True/False: whether ``FIELD`` joins the
+  ``k``-th set of order ``p`` (default True: every field in every set).
+
+An Architecture holds the resolved sets: ``{orders, sets, members: {p: [[FIELD, ...],
+...]}}``, ``sets`` lists per order, fields in the data's order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from optuna.distributions import CategoricalDistribution
+
+from searchengine.searchspace.space import Decision, Slot, decision_name
+
+if TYPE_CHECKING:
+    from searchengine.searchspace._compile import _Compiler
+    from searchengine.searchspace.spec import GroupsSpec
+
+__all__ = ["LOC", "MODE", "add_decisions", "is_group", "parse_key", "slot_value"]
+
+LOC = ("model", "interactions", "groups")
+MODE = "groups"
+PREFIX = "model.interactions.groups["
+
+
+def is_group(name: str) -> bool:
+    """Whether a decision name is one of the group membership decisions."""
+    return name.startswith(PREFIX)
+
+
+def parse_key(name: str) -> tuple[int, int, str]:
+    """``model.interactions.groups[3,1,age]`` -> ``(3, 1, "age")``."""
+    order, index, field = name[len(PREFIX) : -1].split(",", 2)
+    return int(order), int(index), field
+
+
+def add_decisions(c: _Compiler) -> None:
+    """Add the membership decisions of the spec (if searched) to the compiler."""
+    settings = c.spec.model_or_default().interactions.groups
+    if settings is None or not c.fields:
+        return
+    names = c.field_names()
+    if settings.members is not None:
+        _check_members(c, settings, names)
+        return
+    if len(names) < 2:
+        c.issue(LOC, "feature groups need at least two fields")
+        return
+    decided = []
+    for order in settings.orders:
+        for index in range(settings.sets):
+            for field in names:
+                key = f"{order},{index},{field}"
+                decision = Decision(
+                    decision_name(LOC, key),
+                    CategoricalDistribution([True, False]),
+                    LOC,
+                    key,
+                    default=True,
+                )
+                c.decisions.append(decision)
+                decided.append(decision.name)
+    c.slots.append(Slot(LOC, MODE, tuple(decided), None))
+
+
+def _check_members(c: _Compiler, settings: GroupsSpec, names: list[str]) -> None:
+    from searchengine.errors import did_you_mean
+
+    for order, sets in (settings.members or {}).items():
+        for k, fields in enumerate(sets):
+            for i, name in enumerate(fields):
+                if name not in names:
+                    c.issue(
+                        LOC + ("members", order, k, i),
+                        f"no field {name!r} in the data{did_you_mean(name, names)}",
+                    )
+
+
+def slot_value(
+    settings: GroupsSpec, slot: Slot, values: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The concrete ``groups`` section of the decided values (defaults where missing)."""
+    members: dict[int, list[list[str]]] = {
+        order: [[] for _ in range(settings.sets)] for order in settings.orders
+    }
+    for name in slot.decisions:
+        order, index, field = parse_key(name)
+        if values.get(name, defaults[name]):
+            members[order][index].append(field)
+    return {"orders": list(settings.orders), "sets": settings.sets, "members": members}

@@ -1,0 +1,1 @@
+"""The parts of the ``differentiable`` strategy: relaxed modules, the supernet, training."""

@@ -1,0 +1,250 @@
+"""The relaxed modules of the differentiable search: soft versions of discrete choices.
+
+* :class:`RelaxedDims` (AutoDim, WWW'21): every candidate width of every field has its
+  own embedding, brought to the common width ``D`` by a per-field linear map and a batch
+  norm, and the candidates are mixed by Gumbel-softmax weights per field.
+* :class:`RelaxedGroups` (AutoGroup, SIGIR'20): each field's membership of each feature
+  set is a Gumbel-softmax over (in, out).
+* Interaction gates (AutoFIS) use :class:`~searchengine.models.interaction.gated.GatedPairs`
+  and numerical methods the ``mixed`` method
+  (:class:`~searchengine.models.embedding.MixedNumericalEmbedding`), softmax-weighted.
+
+The modules read the current temperature and noise from a shared :class:`Relaxation`
+state: noise is drawn by :meth:`Relaxation.resample` once per training or architecture
+step (every forward pass of one step sees the same sample, as the second-order gradient
+needs), and evaluation mode uses the noiseless softmax.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from searchengine.data.schema import DataSchema
+from searchengine.models.embedding import FieldEmbedding, NumericalConfig
+from searchengine.models.interaction.grouped import GroupedInteraction
+
+__all__ = ["RelaxedDims", "RelaxedGroups", "Relaxation"]
+
+#: The initial scale of the batch-normalized candidate vectors of :class:`RelaxedDims`.
+_NORM_SCALE = 0.1
+
+
+class Relaxation:
+    """The temperature and the Gumbel noise shared by the relaxed modules.
+
+    Args:
+        gumbel: sample Gumbel noise (AutoDim, AutoGroup); False is a plain softmax.
+        seed: seeds the noise.
+    """
+
+    def __init__(self, *, gumbel: bool = True, seed: int = 0) -> None:
+        self.gumbel = gumbel
+        self.temperature = 1.0
+        self.generator = torch.Generator().manual_seed(seed)
+        self._version = 0
+
+    def resample(self) -> None:
+        """Draw new noise for the next forward passes."""
+        self._version += 1
+
+    def weights(self, module: nn.Module, logits: Tensor) -> Tensor:
+        """Softmax over the last axis of ``logits`` at the temperature, with the current
+        noise while ``module`` trains."""
+        if module.training and self.gumbel:
+            cached = getattr(module, "_noise", None)
+            if cached is None or cached[0] != self._version or cached[1].shape != logits.shape:
+                u = torch.rand(logits.shape, generator=self.generator).clamp_(1e-10, 1.0)
+                module._noise = (self._version, (-torch.log(-torch.log(u))).to(logits.device))
+            logits = logits + module._noise[1]
+        return F.softmax(logits / self.temperature, dim=-1)
+
+
+class RelaxedDims(nn.Module):
+    """Every candidate width of every field, mixed: AutoDim's embedding layer.
+
+    A drop-in for :class:`FieldEmbedding` in a backbone built with every field at the
+    common width ``D``: one group ``(B, F, D)`` in the same field order.
+
+    Args:
+        schema: the fields of the data.
+        field_names: the fields, in the order of the embedding this module replaces.
+        candidates: field -> its candidate widths (one width: not searched).
+        common: ``D``, at least every candidate.
+        tied: fields whose candidates share one row of architecture weights (a single
+            ``model.embedding.dim`` decision for all of them): field -> row key.
+        numerical: how numerical fields are embedded at every width.
+        relaxation: the shared temperature and noise.
+
+    Attributes:
+        logits: ``(R, K)`` architecture weights, a row per searched decision; unused
+            entries (a field with fewer candidates) are ``-inf``.
+    """
+
+    def __init__(
+        self,
+        schema: DataSchema,
+        field_names: Sequence[str],
+        candidates: Mapping[str, Sequence[int]],
+        common: int,
+        *,
+        tied: Mapping[str, str],
+        numerical: NumericalConfig,
+        relaxation: Relaxation,
+    ) -> None:
+        super().__init__()
+        self.field_names = list(field_names)
+        self.candidates = {
+            f: tuple(sorted(set(int(w) for w in candidates[f]))) for f in field_names
+        }
+        self.common_dim = common
+        self.widths = [common]
+        self.dims = dict.fromkeys(self.field_names, common)
+        self.out_dim = common * len(self.field_names)
+        self.equalizes = True
+        self.relaxation = relaxation
+        self._position = {name: i for i, name in enumerate(self.field_names)}
+        self.rows = list(dict.fromkeys(tied[f] for f in self.field_names))
+        self._row_of = {f: self.rows.index(tied[f]) for f in self.field_names}
+        k = max(len(c) for c in self.candidates.values())
+        init = torch.full((len(self.rows), k), -math.inf)
+        for f, widths in self.candidates.items():
+            init[self._row_of[f], : len(widths)] = 0.0
+        self.logits = nn.Parameter(init)  # (R, K)
+        self.tables = nn.ModuleDict()
+        self.projections = nn.ParameterDict()
+        self.biases = nn.ParameterDict()
+        self.norms = nn.ModuleDict()
+        self._index: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
+        # rows per field (ids, or the value and missing vectors), for the memory penalty
+        sizes = [
+            schema.field(f).vocab_size if schema.field(f).is_categorical else 2
+            for f in self.field_names
+        ]
+        self.register_buffer("_sizes", torch.tensor(sizes, dtype=torch.float32))  # (F,)
+        widths = torch.zeros(len(self.field_names), k)
+        for i, f in enumerate(self.field_names):
+            widths[i, : len(self.candidates[f])] = torch.tensor(
+                self.candidates[f], dtype=torch.float
+            )
+        self.register_buffer("_widths", widths)  # (F, K)
+        self.register_buffer("_rows", torch.tensor([self._row_of[f] for f in self.field_names]))
+        for width in sorted({w for c in self.candidates.values() for w in c}):
+            members = [f for f in self.field_names if width in self.candidates[f]]
+            table = FieldEmbedding(schema, dict.fromkeys(members, width), numerical=numerical)
+            key = f"d{width}"
+            order = table.field_names  # the table's own order (categorical, then numerical)
+            self.tables[key] = table
+            self.projections[key] = nn.Parameter(
+                torch.randn(len(order), width, common) / math.sqrt(width)
+            )  # (F_w, w, D)
+            self.biases[key] = nn.Parameter(torch.zeros(len(order), common))  # (F_w, D)
+            norm = self.norms[key] = nn.BatchNorm1d(len(order) * common)
+            # Unit-variance vectors would make pairwise products (FM) huge at the start;
+            # this scale starts them near the size of freshly initialized embeddings.
+            nn.init.constant_(norm.weight, _NORM_SCALE)
+            positions = torch.tensor([self._position[f] for f in order])
+            rows = torch.tensor([self._row_of[f] for f in order])
+            cols = torch.tensor([self.candidates[f].index(width) for f in order])
+            self._index[key] = (positions, rows, cols)
+
+    def forward(self, cat: Tensor, num: Tensor, num_missing: Tensor) -> list[Tensor]:
+        """One group ``(B, F, D)``: each field's candidates projected and mixed."""
+        weights = self.relaxation.weights(self, self.logits)  # (R, K)
+        out = None
+        for key, table in self.tables.items():
+            (e,) = table(cat, num, num_missing)  # (B, F_w, w)
+            p = torch.einsum("bfw,fwd->bfd", e, self.projections[key]) + self.biases[key]
+            p = self.norms[key](p.flatten(1)).view_as(p)  # (B, F_w, D)
+            positions, rows, cols = self._index[key]
+            w = weights[rows.to(p.device), cols.to(p.device)]  # (F_w,)
+            part = p * w[None, :, None]
+            if out is None:
+                out = p.new_zeros(p.shape[0], len(self.field_names), self.common_dim)
+            out = out.index_add(1, positions.to(p.device), part)  # (B, F, D)
+        assert out is not None
+        return [out]
+
+    def equalize(self, groups: list[Tensor]) -> Tensor:
+        return groups[0]  # (B, F, D)
+
+    def concat(self, groups: list[Tensor]) -> Tensor:
+        return groups[0].flatten(1)  # (B, F * D)
+
+    def position(self, name: str) -> int:
+        return self._position[name]
+
+    def num_params(self) -> int:
+        return sum(p.numel() for n, p in self.named_parameters() if n != "logits")
+
+    def architecture_parameters(self) -> list[nn.Parameter]:
+        return [self.logits]
+
+    def expected_params_ratio(self) -> Tensor:
+        """The expected embedding weights under the architecture weights (no noise) over
+        those of every field at its largest candidate; differentiable in ``logits``."""
+        probs = F.softmax(self.logits / self.relaxation.temperature, dim=-1)[self._rows]  # (F, K)
+        expected = (probs * self._widths).sum(dim=1) * self._sizes  # (F,)
+        return expected.sum() / (self._widths.max(dim=1).values * self._sizes).sum()
+
+    def probabilities(self) -> dict[str, dict[int, float]]:
+        """Row key -> candidate width -> its softmax probability (no noise)."""
+        with torch.no_grad():
+            probs = F.softmax(self.logits / self.relaxation.temperature, dim=-1)
+        out: dict[str, dict[int, float]] = {}
+        for f in self.field_names:
+            row = self._row_of[f]
+            widths = self.candidates[f]
+            out.setdefault(self.rows[row], {w: float(probs[row, i]) for i, w in enumerate(widths)})
+        return out
+
+    def derive(self) -> dict[str, int]:
+        """Row key -> the width of its largest architecture weight."""
+        return {
+            key: max(probs, key=probs.__getitem__) for key, probs in self.probabilities().items()
+        }
+
+
+class RelaxedGroups(nn.Module):
+    """A :class:`GroupedInteraction` whose membership is learned: AutoGroup's search.
+
+    Args:
+        interaction: the grouped interaction of the full-size model (every field in every
+            set); its field weights are kept and trained.
+        searched: ``(S, F)`` True where membership is searched; the rest keeps the
+            interaction's fixed membership.
+        relaxation: the shared temperature and noise.
+
+    Attributes:
+        logits: ``(S, F, 2)`` architecture weights of (in, out).
+    """
+
+    def __init__(
+        self, interaction: GroupedInteraction, searched: Tensor, relaxation: Relaxation
+    ) -> None:
+        super().__init__()
+        self.interaction = interaction
+        self.relaxation = relaxation
+        self.register_buffer("searched", searched.float())  # (S, F)
+        self.logits = nn.Parameter(torch.zeros(*searched.shape, 2))  # (S, F, 2)
+
+    def membership(self) -> Tensor:
+        """``(S, F)`` the soft membership (the probability of "in" where searched)."""
+        soft = self.relaxation.weights(self, self.logits)[..., 0]  # (S, F)
+        fixed = self.interaction.membership
+        return self.searched * soft + (1.0 - self.searched) * fixed
+
+    def forward(self, e: Tensor) -> Tensor:
+        return self.interaction(e, membership=self.membership())  # (B, S)
+
+    def architecture_parameters(self) -> list[nn.Parameter]:
+        return [self.logits]
+
+    def probabilities(self) -> Tensor:
+        """``(S, F)`` the probability of "in" (no noise)."""
+        with torch.no_grad():
+            return F.softmax(self.logits / self.relaxation.temperature, dim=-1)[..., 0]

@@ -1,0 +1,227 @@
+"""The alternating training of a relaxed supernet (DARTS, AutoDim, AutoFIS, AutoGroup).
+
+Each training step, in this order:
+
+1. *architecture step* (after ``warmup_epochs``, every ``arch_every`` steps): the
+   architecture weights (widths, set memberships, numerical methods) take one Adam step
+   on the loss of a validation batch, first-order (the gradient at the current model
+   weights) or second-order (DARTS: at the weights after one virtual SGD step on a
+   training batch, the Hessian term by finite differences);
+2. *model step*: the model weights take one step of the spec's optimizer on a training
+   batch, and the AutoFIS gates one GRDA step on the same batch.
+
+The temperature of the Gumbel-softmax follows ``max(min, start - decay * step)`` (AutoDim:
+``max(0.01, 1 - 5e-5 * step)``). After each epoch the supernet's validation AUC (noiseless
+softmax) is logged; the architecture is derived from the weights at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from searchengine.evaluation.grda import GRDA
+from searchengine.evaluation.metrics import auc
+from searchengine.evaluation.trainer import OPTIMIZERS, CandidateError, Tensors, predict
+from searchengine.strategies._differentiable.supernet import Supernet
+
+__all__ = ["SearchOutcome", "SearchSettings", "train_supernet"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How the supernet is trained (the strategy's ``search.options``)."""
+
+    epochs: int = 2
+    warmup_epochs: float = 0.0
+    arch_lr: float = 3e-2
+    arch_every: int = 1
+    order: int = 1
+    temperature_start: float = 1.0
+    temperature_decay: float = 5e-5
+    temperature_min: float = 0.01
+    grda_lr: float = 0.05
+    grda_c: float = 1.0
+    grda_mu: float = 0.8
+    cost_weight: float = 0.0
+
+    def temperature(self, step: int) -> float:
+        return max(self.temperature_min, self.temperature_start - self.temperature_decay * step)
+
+
+@dataclass
+class SearchOutcome:
+    """What the supernet's training measured."""
+
+    seconds: float
+    epochs: int
+    steps: int
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def train_supernet(
+    net: Supernet,
+    tensors: Tensors,
+    *,
+    lr: float,
+    optimizer: str,
+    batch_size: int,
+    settings: SearchSettings,
+    seed: int,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> SearchOutcome:
+    """Train ``net`` by alternating architecture and model steps (module docstring).
+
+    Raises:
+        CandidateError: the supernet's loss became NaN.
+    """
+    start = time.perf_counter()
+    model = net.model
+    arch = net.architecture_parameters()
+    gates = net.gate_parameters()
+    weights = net.weight_parameters()
+    w_opt = OPTIMIZERS[optimizer](weights, lr=lr)
+    a_opt = torch.optim.Adam(arch, lr=settings.arch_lr, betas=(0.5, 0.999)) if arch else None
+    g_opt = (
+        GRDA(gates, lr=settings.grda_lr, c=settings.grda_c, mu=settings.grda_mu) if gates else None
+    )
+    loss_fn = nn.BCEWithLogitsLoss()
+    generator = torch.Generator().manual_seed(seed)
+    train_idx, valid_idx = tensors.splits["train"], tensors.splits["valid"]
+    per_epoch = max(1, math.ceil(train_idx.numel() / batch_size))
+    warmup = int(settings.warmup_epochs * per_epoch)
+    valid_batches = _Cycle(valid_idx, batch_size, generator)
+    history: list[dict[str, float]] = []
+    step = 0
+
+    def loss_of(idx: Tensor) -> Tensor:
+        return loss_fn(model(*tensors.batch(idx)), tensors.label.index_select(0, idx))
+
+    epoch = 0
+    for epoch in range(settings.epochs):
+        model.train()
+        order = train_idx[torch.randperm(train_idx.numel(), generator=generator)]
+        total, count = 0.0, 0
+        for s in range(0, order.numel(), batch_size):
+            if should_stop():
+                break
+            batch = order[s : s + batch_size]
+            net.relaxation.temperature = settings.temperature(step)
+            if a_opt is not None and step >= warmup and step % settings.arch_every == 0:
+                net.relaxation.resample()
+                a_opt.zero_grad(set_to_none=True)
+                if settings.order == 2:
+                    _second_order_grads(net, loss_of, batch, valid_batches.next(), lr, weights)
+                else:
+                    val = loss_of(valid_batches.next()) + _cost(net, settings.cost_weight)
+                    grads = torch.autograd.grad(val, arch, allow_unused=True)
+                    for p, g in zip(arch, grads, strict=True):
+                        p.grad = g
+                a_opt.step()
+            net.relaxation.resample()
+            loss = loss_of(batch)
+            w_opt.zero_grad(set_to_none=True)
+            if g_opt is not None:
+                g_opt.zero_grad(set_to_none=True)
+            for p in arch:
+                p.grad = None
+            loss.backward()
+            w_opt.step()
+            if g_opt is not None:
+                g_opt.step()
+            total += float(loss.detach())
+            count += 1
+            step += 1
+            if not math.isfinite(total):
+                raise CandidateError(f"NaN loss in the supernet after {step} steps")
+        valid = _valid_auc(model, tensors)
+        history.append({"epoch": epoch, "train_loss": total / max(count, 1), "auc": valid})
+        _log.info("supernet epoch %d: train loss %.4f, valid auc %.4f",
+                  epoch, history[-1]["train_loss"], valid)  # fmt: skip
+        if should_stop():
+            break
+    return SearchOutcome(time.perf_counter() - start, len(history), step, history)
+
+
+def _valid_auc(model: nn.Module, tensors: Tensors) -> float:
+    idx = tensors.splits["valid"]
+    probs = predict(model, tensors, idx)
+    return auc(tensors.label.index_select(0, idx).cpu().numpy(), probs)
+
+
+def _cost(net: Supernet, weight: float) -> Tensor | float:
+    """``weight`` times the expected embedding parameters of the widths over those of the
+    largest widths: an optional memory penalty on the architecture loss (0 by default,
+    as in AutoDim)."""
+    if weight <= 0.0 or net.dims is None:
+        return 0.0
+    return weight * net.dims.expected_params_ratio()
+
+
+def _second_order_grads(
+    net: Supernet,
+    loss_of: Callable[[Tensor], Tensor],
+    train_batch: Tensor,
+    valid_batch: Tensor,
+    xi: float,
+    weights: Sequence[nn.Parameter],
+) -> None:
+    """DARTS' second-order architecture gradient, set as ``.grad`` of the architecture
+    weights: ``d/da L_val(w - xi dL_train/dw, a)``, the Hessian-vector product by central
+    finite differences with ``eps = 0.01 / |dL_val/dw'|``."""
+    arch = net.architecture_parameters()
+    trainable = [p for p in weights if p.requires_grad]
+    saved = [p.detach().clone() for p in trainable]
+    grads = torch.autograd.grad(loss_of(train_batch), trainable, allow_unused=True)
+    with torch.no_grad():
+        for p, g in zip(trainable, grads, strict=True):
+            if g is not None:
+                p.sub_(g, alpha=xi)
+    val = loss_of(valid_batch)
+    found = torch.autograd.grad(val, [*arch, *trainable], allow_unused=True)
+    d_arch, d_w = found[: len(arch)], found[len(arch) :]
+    norm = torch.sqrt(sum((g.pow(2).sum() for g in d_w if g is not None), torch.zeros(())))
+    eps = 0.01 / max(float(norm), 1e-12)
+
+    def arch_grad_at(sign: float) -> Sequence[Tensor | None]:
+        with torch.no_grad():
+            for p, w0, g in zip(trainable, saved, d_w, strict=True):
+                p.copy_(w0)
+                if g is not None:
+                    p.add_(g, alpha=sign * eps)
+        return torch.autograd.grad(loss_of(train_batch), arch, allow_unused=True)
+
+    plus, minus = arch_grad_at(1.0), arch_grad_at(-1.0)
+    with torch.no_grad():
+        for p, w0 in zip(trainable, saved, strict=True):
+            p.copy_(w0)
+    for p, g, gp, gm in zip(arch, d_arch, plus, minus, strict=True):
+        grad = torch.zeros_like(p) if g is None else g.clone()
+        if gp is not None and gm is not None:
+            grad -= xi * (gp - gm) / (2.0 * eps)
+        p.grad = grad
+
+
+class _Cycle:
+    """Endless random batches of the rows ``idx``."""
+
+    def __init__(self, idx: Tensor, batch_size: int, generator: torch.Generator) -> None:
+        self.idx, self.batch_size, self.generator = idx, batch_size, generator
+        self._order = idx[:0]
+        self._at = 0
+
+    def next(self) -> Tensor:
+        if self._at >= self._order.numel():
+            self._order = self.idx[torch.randperm(self.idx.numel(), generator=self.generator)]
+            self._at = 0
+        batch = self._order[self._at : self._at + self.batch_size]
+        self._at += self.batch_size
+        return batch

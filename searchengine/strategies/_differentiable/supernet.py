@@ -1,0 +1,355 @@
+"""Which decisions relax, the relaxed supernet built from them, and the derived values.
+
+The supernet is the space's backbone built from the *full* architecture (every searched
+width at the common width ``D``, every pair kept, every field in every set, every
+relaxed numerical field ``mixed``, other decisions at their defaults), then with its
+discrete parts swapped for relaxed ones:
+
+* ``model.embedding.dim[FIELD]`` (or one ``model.embedding.dim``), a choice or an int
+  range of at most 16 values: :class:`RelaxedDims` (AutoDim); derived: the argmax width.
+* ``model.interactions.gate[a,b]``: :class:`GatedPairs` (AutoFIS), trained by GRDA;
+  derived: kept where ``alpha != 0``.
+* ``model.interactions.groups[p,k,FIELD]``: :class:`RelaxedGroups` (AutoGroup); derived:
+  in the set where ``P(in) > 0.5``.
+* ``model.embedding.numerical[FIELD]``: the ``mixed`` method (a DARTS mixed operation);
+  derived: the method of the largest weight at the field's derived width.
+
+Every other decision is not relaxable: it keeps its default (the spec's first choice or
+literal) in the supernet and in the derived architecture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from searchengine.data.schema import DataSchema
+from searchengine.models.base import CTRModel
+from searchengine.models.build import resolve
+from searchengine.models.embedding import MIXED, MixedNumericalEmbedding, NumericalConfig
+from searchengine.models.interaction.fm import FMInteraction
+from searchengine.models.interaction.fwfm import FwFMInteraction
+from searchengine.models.interaction.gated import GatedPairs
+from searchengine.models.interaction.grouped import GroupedInteraction
+from searchengine.searchspace import Architecture, Decision, SearchSpace
+from searchengine.searchspace._groups import is_group, parse_key
+from searchengine.strategies._differentiable.relaxed import Relaxation, RelaxedDims, RelaxedGroups
+
+__all__ = ["Relaxable", "Supernet", "classify"]
+
+_log = logging.getLogger(__name__)
+DIM, GATE, NUMERICAL = (
+    "model.embedding.dim",
+    "model.interactions.gate[",
+    "model.embedding.numerical",
+)
+_MAX_INT_VALUES = 16
+
+
+@dataclass
+class Relaxable:
+    """The decisions of a space, sorted by how they relax."""
+
+    dims: dict[str, tuple[int, ...]] = field(default_factory=dict)  # name -> candidates
+    gates: list[Decision] = field(default_factory=list)
+    groups: list[Decision] = field(default_factory=list)
+    numerical: list[Decision] = field(default_factory=list)
+    fixed: list[Decision] = field(default_factory=list)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.dims or self.gates or self.groups or self.numerical)
+
+
+def _dim_candidates(d: Decision) -> tuple[int, ...] | None:
+    if d.kind == "categorical":
+        values = d.choices
+        ok = all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values)
+        return tuple(sorted(values)) if ok else None
+    if d.kind == "int":
+        dist: Any = d.distribution
+        values = tuple(range(dist.low, dist.high + 1, dist.step or 1))
+        return values if len(values) <= _MAX_INT_VALUES else None
+    return None
+
+
+def classify(space: SearchSpace) -> Relaxable:
+    """Sort the decisions of ``space`` by how they relax (see the module docstring)."""
+    out = Relaxable()
+    for d in space:
+        name = d.name
+        if name == DIM or name.startswith(DIM + "["):
+            candidates = _dim_candidates(d)
+            if candidates is not None:
+                out.dims[name] = candidates
+                continue
+        elif name.startswith(GATE):
+            out.gates.append(d)
+            continue
+        elif is_group(name):
+            out.groups.append(d)
+            continue
+        elif name.startswith(NUMERICAL + "[") or name == NUMERICAL:
+            out.numerical.append(d)
+            continue
+        out.fixed.append(d)
+    return out
+
+
+class Supernet:
+    """The relaxed model of a space and the architecture it derives.
+
+    Args:
+        space: the search space.
+        relaxable: its decisions, classified.
+        schema: the fields of the data.
+        relaxation: the temperature and noise shared by the relaxed modules.
+        gate_init: the initial value of the AutoFIS gates.
+
+    Attributes:
+        model: the relaxed ``CTRModel`` (train it; :meth:`derive` reads it).
+        base: the value of every decision active in the full architecture.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        relaxable: Relaxable,
+        schema: DataSchema,
+        relaxation: Relaxation,
+        *,
+        gate_init: float = 0.6,
+    ) -> None:
+        self.space, self.relaxable, self.schema = space, relaxable, schema
+        self.relaxation = relaxation
+        self.base = self._full_values()
+        self.full = space.fixed(self.base)
+        cls, config = resolve(self.full.model, schema)
+        self.common = max([w for c in relaxable.dims.values() for w in c], default=0)
+        config = self._supernet_config(config)
+        self.model = CTRModel(cls(schema, config, sparse=False), config.backbone)
+        self.dims: RelaxedDims | None = None
+        self.gates: list[tuple[GatedPairs, list[str]]] = []
+        self.groups: RelaxedGroups | None = None
+        if relaxable.dims:
+            self._relax_dims(config.numerical)
+        if relaxable.gates:
+            self._relax_gates(gate_init)
+        if relaxable.groups:
+            self._relax_groups()
+
+    # ------------------------------------------------------------------ building
+    def _full_values(self) -> dict[str, Any]:
+        relaxed = {d.name for d in self.relaxable.gates + self.relaxable.groups}
+        values: dict[str, Any] = {}
+        for d in self.space:
+            if not self.space.is_active(d, values):
+                continue
+            if d.name in self.relaxable.dims:
+                values[d.name] = max(self.relaxable.dims[d.name])
+            elif d.name in relaxed:
+                values[d.name] = True
+            else:
+                values[d.name] = d.default
+        return values
+
+    def _supernet_config(self, config: Any) -> Any:
+        if self.relaxable.dims:
+            config = dataclasses.replace(config, dims=type(config.dims)(
+                dict.fromkeys(config.dims, self.common)
+            ))  # fmt: skip
+        mixed = [_field_of(d) for d in self.relaxable.numerical if d.name in self.base]
+        if mixed:
+            names = [f.name for f in self.schema.numerical] if None in mixed else mixed
+            methods = dict(config.numerical.methods) | dict.fromkeys(names, MIXED)
+            config = dataclasses.replace(
+                config, numerical=dataclasses.replace(config.numerical, methods=methods)
+            )
+        return config
+
+    def _relax_dims(self, numerical: NumericalConfig) -> None:
+        backbone = self.model.backbone
+        embedding = backbone.embedding
+        if embedding is None:
+            return
+        names = list(embedding.field_names)
+        candidates: dict[str, tuple[int, ...]] = {}
+        tied: dict[str, str] = {}
+        widths = self.full.model.embedding.dim
+        for f in names:
+            name = f"{DIM}[{f}]" if f"{DIM}[{f}]" in self.relaxable.dims else DIM
+            if name in self.relaxable.dims and name in self.base:
+                candidates[f], tied[f] = self.relaxable.dims[name], name
+            else:  # not searched: its own width, alone
+                width = widths[f] if isinstance(widths, Mapping) else widths
+                candidates[f], tied[f] = (int(width),), f"fixed:{f}"
+        self.dims = RelaxedDims(
+            self.schema, names, candidates, self.common,
+            tied=tied, numerical=numerical, relaxation=self.relaxation,
+        )  # fmt: skip
+        backbone.embedding = self.dims
+
+    def _relax_gates(self, init: float) -> None:
+        embedding = self.model.backbone.embedding
+        if embedding is None:
+            return
+        keys = [d.name[len(GATE) : -1] for d in self.relaxable.gates if d.name in self.base]
+        pairs = [tuple(k.split(",", 1)) for k in keys]
+        positions = [(embedding.position(a), embedding.position(b)) for a, b in pairs]
+        for parent, attr, module in _children(self.model):
+            if isinstance(module, FMInteraction) and module.products is None:
+                gated = GatedPairs(positions, len(embedding.field_names), init=init)
+            elif isinstance(module, FwFMInteraction):  # FwFM keeps its pair weights r_ij
+                gated = GatedPairs(positions, len(embedding.field_names), init=init,
+                                   weights=torch.ones(len(positions)))  # fmt: skip
+            else:
+                continue
+            setattr(parent, attr, gated)
+            self.gates.append((gated, keys))
+
+    def _relax_groups(self) -> None:
+        found = [
+            (p, a, m) for p, a, m in _children(self.model) if isinstance(m, GroupedInteraction)
+        ]
+        if not found:
+            return
+        parent, attr, interaction = found[0]
+        position = {name: i for i, name in enumerate(interaction.field_names)}
+        searched = torch.zeros_like(interaction.membership, dtype=torch.bool)
+        self._group_cells: dict[str, tuple[int, int]] = {}
+        row = {o: i for i, o in reversed(list(enumerate(interaction.order_list)))}
+        for d in self.relaxable.groups:
+            order, index, name = parse_key(d.name)
+            cell = (row[order] + index, position[name])
+            searched[cell] = True
+            self._group_cells[d.name] = cell
+        self.groups = RelaxedGroups(interaction, searched, self.relaxation)
+        setattr(parent, attr, self.groups)
+
+    # ------------------------------------------------------------------ parameters
+    def architecture_parameters(self) -> list[nn.Parameter]:
+        """Trained on validation batches: the width, membership and method weights."""
+        params: list[nn.Parameter] = []
+        for module in self.model.modules():
+            if isinstance(module, RelaxedDims | RelaxedGroups | MixedNumericalEmbedding):
+                params += module.architecture_parameters()
+        return params
+
+    def gate_parameters(self) -> list[nn.Parameter]:
+        """Trained by GRDA on training batches: the AutoFIS gates."""
+        return [gated.alpha for gated, _ in self.gates]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        """Everything else: the model's weights."""
+        special = {id(p) for p in self.architecture_parameters() + self.gate_parameters()}
+        return [p for p in self.model.parameters() if id(p) not in special]
+
+    # ------------------------------------------------------------------ deriving
+    def derive(self) -> dict[str, Any]:
+        """The decided value of every relaxed decision."""
+        values: dict[str, Any] = {}
+        if self.dims is not None:
+            for key, width in self.dims.derive().items():
+                if not key.startswith("fixed:"):
+                    values[key] = width
+        for gated, keys in self.gates:
+            for key, kept in zip(keys, gated.kept(), strict=True):
+                values[f"{GATE}{key}]"] = kept
+        if self.groups is not None:
+            probs = self.groups.probabilities()
+            for name, cell in self._group_cells.items():
+                values[name] = bool(probs[cell] > 0.5)
+        values.update(self._derive_numerical(values))
+        return values
+
+    def _derive_numerical(self, decided: Mapping[str, Any]) -> dict[str, Any]:
+        """Each numerical decision: its best method (among its choices) at the field's
+        derived width; one decision for all fields sums their method weights."""
+        out: dict[str, Any] = {}
+        weights = self.method_weights(decided)
+        for d in self.relaxable.numerical:
+            names = [d.key] if d.key is not None else [f.name for f in self.schema.numerical]
+            scores = [sum(weights.get(f, {}).get(c, 0.0) for f in names) for c in d.choices]
+            out[d.name] = d.choices[max(range(len(scores)), key=scores.__getitem__)]
+        return out
+
+    def method_weights(self, decided: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+        """Numerical field -> method -> its softmax weight, in the mixture at the
+        field's derived width."""
+        mixtures = [m for m in self.model.modules() if isinstance(m, MixedNumericalEmbedding)]
+        out: dict[str, dict[str, float]] = {}
+        for f in self.schema.numerical:
+            width = decided.get(f"{DIM}[{f.name}]", decided.get(DIM))
+            found = _mixture_of(mixtures, f.name, width, self.dims)
+            if found is not None:
+                mixture, row = found
+                probs = torch.softmax(mixture.alpha.detach()[row], dim=-1).tolist()
+                out[f.name] = dict(zip(mixture.methods, probs, strict=True))
+        return out
+
+    def architecture(self, values: Mapping[str, Any]) -> Architecture:
+        """The discrete architecture: derived values, every other decision at its default."""
+        decided: dict[str, Any] = {}
+        for d in self.space:
+            if self.space.is_active(d, decided):
+                decided[d.name] = values.get(d.name, d.default)
+        return self.space.fixed(decided)
+
+    def weights_report(self, decided: Mapping[str, Any]) -> dict[str, Any]:
+        """The learned architecture weights, for the trial's user attributes."""
+        report: dict[str, Any] = {}
+        if self.dims is not None:
+            report["dims"] = {
+                k: {str(w): round(p, 4) for w, p in probs.items()}
+                for k, probs in self.dims.probabilities().items()
+                if not k.startswith("fixed:")
+            }
+        if self.gates:
+            gated, keys = self.gates[0]
+            alphas = [round(a, 6) for a in gated.alpha.tolist()]
+            report["gates"] = dict(zip(keys, alphas, strict=True))
+        if self.groups is not None:
+            probs = self.groups.probabilities()
+            report["groups"] = {n: round(float(probs[c]), 4) for n, c in self._group_cells.items()}
+        if self.relaxable.numerical:
+            report["numerical"] = {
+                f: {m: round(p, 4) for m, p in probs.items()}
+                for f, probs in self.method_weights(decided).items()
+            }
+        return report
+
+
+def _field_of(d: Decision) -> str | None:
+    """The field of a per-field decision; None for one decision over all fields."""
+    return d.key
+
+
+def _mixture_of(
+    mixtures: list[MixedNumericalEmbedding], name: str, width: Any, dims: RelaxedDims | None
+) -> tuple[MixedNumericalEmbedding, int] | None:
+    """The mixture that embeds field ``name`` at ``width`` (the only one without AutoDim)
+    and the field's row in it."""
+    for m in mixtures:
+        if name not in m.field_names:
+            continue
+        if dims is not None and width is not None:
+            table = dims.tables[f"d{int(width)}"]
+            if not any(x is m for x in table.modules()):
+                continue
+        return m, m.field_names.index(name)
+    return None
+
+
+def _children(model: nn.Module) -> list[tuple[nn.Module, str, nn.Module]]:
+    """``(parent, attribute, module)`` of every submodule."""
+    out = []
+    for parent in model.modules():
+        for attr, child in parent.named_children():
+            out.append((parent, attr, child))
+    return out

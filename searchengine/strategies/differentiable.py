@@ -1,0 +1,184 @@
+"""``differentiable``: one-shot gradient-based search (DARTS; AutoDim, AutoFIS, AutoGroup).
+
+It relaxes every relaxable decision of the space (see
+:mod:`~searchengine.strategies._differentiable.supernet`): per-field embedding widths as
+AutoDim's Gumbel-softmax mixture, interaction gates as AutoFIS's GRDA-trained ``alpha``,
+feature-set memberships as AutoGroup's Gumbel-softmax, numerical methods as DARTS mixed
+operations. It trains that supernet once (architecture weights on validation batches,
+alternating with the model weights on training batches), derives the discrete
+architecture, and records it through ``session.record``, which retrains it from scratch
+with the common Evaluator. The trial's user attributes hold ``search_cost`` (seconds,
+epochs, steps), ``architecture_weights`` (the learned weights), ``gate_weights`` and
+``groups`` (for the report) and ``supernet`` (its epochs' validation AUC).
+
+Decisions that do not relax (the learning rate, the backbone, ...) keep their defaults in
+the supernet and the derived architecture; the log names them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from searchengine.errors import SearchEngineError, SpecError
+from searchengine.strategies._differentiable.relaxed import Relaxation
+from searchengine.strategies._differentiable.search import (
+    SearchOutcome,
+    SearchSettings,
+    train_supernet,
+)
+from searchengine.strategies._differentiable.supernet import Supernet, classify
+from searchengine.strategies.base import DONE_ATTR, STRATEGIES, OneShotStrategy
+
+if TYPE_CHECKING:
+    from searchengine.engine import Session
+    from searchengine.searchspace import Architecture, SearchSpace
+
+__all__ = ["DifferentiableOptions", "DifferentiableStrategy"]
+
+_log = logging.getLogger(__name__)
+
+
+class DifferentiableOptions(BaseModel):
+    """``search.options`` of ``differentiable``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epochs: int = Field(2, ge=1, description="Passes of the supernet over the training split.")
+    warmup_epochs: float = Field(
+        0.0, ge=0.0, description="Epochs the model weights train before the architecture's."
+    )
+    arch_lr: float = Field(3e-2, gt=0.0, description="Adam learning rate of the architecture.")
+    arch_every: int = Field(1, ge=1, description="Training steps per architecture step.")
+    order: Literal["first", "second"] = Field(
+        "first", description="DARTS first-order or second-order architecture gradient."
+    )
+    temperature: float = Field(1.0, gt=0.0, description="Gumbel-softmax temperature at start.")
+    temperature_decay: float = Field(
+        5e-5, ge=0.0, description="Temperature decrease per step (AutoDim: 5e-5)."
+    )
+    temperature_min: float = Field(0.01, gt=0.0, description="The lowest temperature.")
+    gumbel: bool = Field(True, description="Gumbel noise (false: a plain softmax).")
+    gate_init: float = Field(0.6, description="Initial AutoFIS gate alpha.")
+    grda_lr: float = Field(0.05, gt=0.0, description="GRDA learning rate of the gates.")
+    grda_c: float = Field(
+        1.0,
+        ge=0.0,
+        description="GRDA c (AutoFIS: 5e-3 FM, 5e-4 DeepFM, at Criteo's millions of steps; "
+        "the default suits thousands).",
+    )
+    grda_mu: float = Field(0.8, gt=0.0, le=1.0, description="GRDA mu (AutoFIS: 0.6 / 0.8).")
+    cost_weight: float = Field(
+        0.0,
+        ge=0.0,
+        description="lambda of an optional memory penalty on the architecture loss: "
+        "lambda * expected embedding parameters / those at the largest widths.",
+    )
+
+
+@STRATEGIES.register("differentiable")
+class DifferentiableStrategy(OneShotStrategy):
+    """Relax, train one supernet, derive, retrain: the DARTS family.
+
+    Life cycle: :meth:`check` requires a CTR space with at least one relaxable decision;
+    :meth:`search` runs once per study (a rerun finds the study marked done and
+    returns): it builds the relaxed supernet, trains it, derives the architecture and
+    records it with ``session.record``.
+    """
+
+    name = "differentiable"
+    description = "DARTS-style relaxation: AutoDim widths, AutoFIS gates (GRDA), AutoGroup sets"
+    Options = DifferentiableOptions
+
+    def _options(self) -> DifferentiableOptions:
+        assert isinstance(self.options, DifferentiableOptions)
+        return self.options
+
+    def check(self, space: SearchSpace) -> None:
+        super().check(space)
+        if space.spec.is_generic or not classify(space).any:
+            raise SpecError(
+                "strategy 'differentiable' needs a CTR space with a relaxable decision: "
+                "model.embedding.dim per field, model.interactions.gate: search, "
+                "model.interactions.groups or model.embedding.numerical per field"
+            )
+
+    def settings(self) -> SearchSettings:
+        o = self._options()
+        return SearchSettings(
+            epochs=o.epochs, warmup_epochs=o.warmup_epochs, arch_lr=o.arch_lr,
+            arch_every=o.arch_every, order=2 if o.order == "second" else 1,
+            temperature_start=o.temperature, temperature_decay=o.temperature_decay,
+            temperature_min=o.temperature_min, grda_lr=o.grda_lr, grda_c=o.grda_c,
+            grda_mu=o.grda_mu, cost_weight=o.cost_weight,
+        )  # fmt: skip
+
+    def search(self, session: Session) -> None:
+        if session.study.user_attrs.get(DONE_ATTR) or session.budget_left() <= 0:
+            return
+        evaluator: Any = session.evaluator
+        if getattr(evaluator, "data", None) is None or not hasattr(evaluator, "tensors"):
+            raise SearchEngineError(
+                "differentiable needs a CTR spec (data and model), not a generic one"
+            )
+        started = time.monotonic()
+        space = session.space
+        relaxable = classify(space)
+        if relaxable.fixed:
+            _log.info(
+                "differentiable: not relaxable, kept at their defaults: %s",
+                ", ".join(f"{d.name}={d.default!r}" for d in relaxable.fixed),
+            )
+        o = self._options()
+        seed = self.seed or 0
+        torch.manual_seed(seed)
+        net = Supernet(
+            space, relaxable, evaluator.data.schema,
+            Relaxation(gumbel=o.gumbel, seed=seed), gate_init=o.gate_init,
+        )  # fmt: skip
+        train = net.full.train
+        if train.threads:
+            torch.set_num_threads(train.threads)
+        device = torch.device("cpu") if train.device == "auto" else torch.device(train.device)
+        net.model.to(device)
+        outcome = train_supernet(
+            net, evaluator.tensors(device), lr=float(train.lr), optimizer=str(train.optimizer),
+            batch_size=int(train.batch_size), settings=self.settings(), seed=seed,
+            should_stop=lambda: session.time_left() <= 0,
+        )  # fmt: skip
+        values = net.derive()
+        arch = net.architecture(values)
+        _log.info("differentiable: derived %s", values)
+        session.record(arch, user_attrs=self._attrs(net, arch, values, outcome, started))
+        session.study.set_user_attr(DONE_ATTR, True)
+
+    def _attrs(
+        self,
+        net: Supernet,
+        arch: Architecture,
+        values: dict[str, Any],
+        outcome: SearchOutcome,
+        started: float,
+    ) -> dict[str, Any]:
+        weights = net.weights_report(values)
+        attrs: dict[str, Any] = {
+            "search_cost": {
+                "seconds": time.monotonic() - started,
+                "train_seconds": outcome.seconds,
+                "epochs": outcome.epochs,
+                "steps": outcome.steps,
+                "strategy": self.name,
+            },
+            "architecture_weights": weights,
+            "supernet": outcome.history,
+        }
+        if "gates" in weights:
+            attrs["gate_weights"] = weights["gates"]
+        groups = arch.model.interactions.groups
+        if groups is not None and groups.members is not None:
+            attrs["groups"] = {str(p): sets for p, sets in sorted(groups.members.items())}
+        return attrs

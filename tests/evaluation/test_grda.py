@@ -1,0 +1,52 @@
+"""GRDA: the dual-averaging update, exact zeros for noise, survival of a real signal."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from searchengine.evaluation.grda import GRDA
+
+
+def test_one_step_is_the_soft_threshold_of_the_accumulator() -> None:
+    w = torch.nn.Parameter(torch.tensor([0.6, -0.6, 0.01]))
+    opt = GRDA([w], lr=0.1, c=0.5, mu=0.7)
+    w.grad = torch.tensor([-1.0, 0.5, 0.0])
+    opt.step()
+    acc = torch.tensor([0.6, -0.6, 0.01]) - 0.1 * w.grad
+    limit = 0.5 * 0.1**1.2 * 1**0.7
+    expected = acc.sign() * (acc.abs() - limit).clamp(min=0)
+    assert torch.allclose(w.detach(), expected)
+    assert w[2].item() == 0.0  # under the threshold: exactly zero
+    assert GRDA.threshold(1, 0.1, 0.5, 0.7) == pytest.approx(limit)
+
+
+def test_noise_goes_to_exact_zero_and_a_signal_survives() -> None:
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.full((200,), 0.6))
+    opt = GRDA([w], lr=0.05, c=1.0, mu=0.8)
+    signal = torch.zeros(200)
+    signal[:10] = -0.5  # a consistent push up for the first ten weights
+    for _ in range(1000):
+        w.grad = signal + torch.randn(200)
+        opt.step()
+    assert torch.all(w[:10] > 0.6)
+    zeros = (w[10:] == 0).float().mean().item()
+    assert zeros > 0.97, f"only {zeros:.0%} of the noise weights are exactly zero"
+
+
+def test_c_zero_is_sgd_and_bad_arguments_are_refused() -> None:
+    w = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    opt = GRDA([w], lr=0.1, c=0.0)
+    for _ in range(3):
+        w.grad = torch.tensor([1.0, -1.0])
+        opt.step()
+    assert torch.allclose(w.detach(), torch.tensor([0.7, 2.3]))
+    with pytest.raises(ValueError, match="`lr > 0` must hold, got lr=0"):
+        GRDA([w], lr=0)
+    with pytest.raises(ValueError, match="`0 < mu <= 1` must hold, got mu=1.5"):
+        GRDA([w], mu=1.5)
+    table = torch.nn.Embedding(5, 2, sparse=True)
+    table(torch.tensor([1])).sum().backward()
+    with pytest.raises(RuntimeError, match="sparse"):
+        GRDA(table.parameters()).step()
