@@ -43,6 +43,8 @@ class RunRecord:
     test: dict[str, float] = field(default_factory=dict)
     embedding_params: float | None = None
     anytime: list[list[float]] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    number: int | None = None
 
 
 @dataclass
@@ -238,6 +240,8 @@ def _record(study: optuna.Study, strategy: str, seed: int, sign: float) -> RunRe
             chosen.user_attrs.get("metrics", {}).get("embedding_params") if chosen else None
         ),
         anytime=_anytime(trials, sign),
+        params=dict(chosen.params) if chosen else {},
+        number=chosen.number if chosen else None,
     )
 
 

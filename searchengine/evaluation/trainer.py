@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +21,15 @@ from searchengine.evaluation._sparse_adam import RowSparseAdam
 from searchengine.evaluation.metrics import auc, logloss
 from searchengine.searchspace.spec import TrainSpec
 
-__all__ = ["OPTIMIZERS", "CandidateError", "FitOutcome", "Tensors", "fit", "predict"]
+__all__ = [
+    "OPTIMIZERS",
+    "CandidateError",
+    "FitOutcome",
+    "Tensors",
+    "dense_optimizer",
+    "fit",
+    "predict",
+]
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
@@ -92,17 +101,23 @@ def make_optimizers(model: nn.Module, train: TrainSpec) -> list[torch.optim.Opti
         )
         if g["params"]
     ]
-    name = str(train.optimizer)
-    fused = name in _FUSED and all(
-        p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in dense
-    )
     optimizers: list[torch.optim.Optimizer] = []
     if groups:
-        options = {"fused": True} if fused else {}
-        optimizers.append(OPTIMIZERS[name](groups, lr=float(train.lr), **options))
+        optimizers.append(dense_optimizer(str(train.optimizer), groups, float(train.lr)))
     if sparse:
         optimizers.append(RowSparseAdam(sparse, lr=float(train.lr)))
     return optimizers
+
+
+def dense_optimizer(name: str, groups: list[Any], lr: float) -> torch.optim.Optimizer:
+    """The optimizer ``name`` over dense parameters (or parameter groups), with its fused
+    kernel where it has one for their device."""
+    params = [p for g in groups for p in (g["params"] if isinstance(g, dict) else [g])]
+    fused = name in _FUSED and all(
+        p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params
+    )
+    options = {"fused": True} if fused else {}
+    return OPTIMIZERS[name](groups, lr=lr, **options)
 
 
 def _embedding_parameters(model: nn.Module) -> list[nn.Parameter]:

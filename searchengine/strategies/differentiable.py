@@ -31,16 +31,19 @@ from searchengine.strategies._differentiable.search import (
     SearchSettings,
     train_supernet,
 )
-from searchengine.strategies._differentiable.supernet import Supernet, classify
+from searchengine.strategies._differentiable.supernet import Relaxable, Supernet, classify
 from searchengine.strategies.base import DONE_ATTR, STRATEGIES, OneShotStrategy
 
 if TYPE_CHECKING:
     from searchengine.engine import Session
     from searchengine.searchspace import Architecture, SearchSpace
+    from searchengine.searchspace.spec import TrainSpec
 
 __all__ = ["DifferentiableOptions", "DifferentiableStrategy"]
 
 _log = logging.getLogger(__name__)
+#: The default search epochs when only embedding widths and numerical methods relax.
+AUTODIM_EPOCHS = 2
 
 
 class DifferentiableOptions(BaseModel):
@@ -48,7 +51,20 @@ class DifferentiableOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    epochs: int = Field(2, ge=1, description="Passes of the supernet over the training split.")
+    epochs: int | None = Field(
+        None,
+        ge=1,
+        description="Passes of the supernet over the training split; default: "
+        f"{AUTODIM_EPOCHS} when only widths and numerical methods relax (AutoDim's cheap "
+        "search), else train.epochs (AutoFIS and AutoGroup train the relaxed model fully: "
+        "gates and memberships need trained embeddings to judge).",
+    )
+    patience: int | None = Field(
+        None,
+        ge=0,
+        description="Stop after this many epochs without a better supernet validation AUC "
+        "(default: never; an early stop also ends GRDA's threshold below grda_threshold).",
+    )
     warmup_epochs: float = Field(
         0.0, ge=0.0, description="Epochs the model weights train before the architecture's."
     )
@@ -65,11 +81,18 @@ class DifferentiableOptions(BaseModel):
     gumbel: bool = Field(True, description="Gumbel noise (false: a plain softmax).")
     gate_init: float = Field(0.6, description="Initial AutoFIS gate alpha.")
     grda_lr: float = Field(0.05, gt=0.0, description="GRDA learning rate of the gates.")
-    grda_c: float = Field(
-        1.0,
+    grda_c: float | None = Field(
+        None,
         ge=0.0,
-        description="GRDA c (AutoFIS: 5e-3 FM, 5e-4 DeepFM, at Criteo's millions of steps; "
-        "the default suits thousands).",
+        description="GRDA c (AutoFIS: 5e-3 FM, 5e-4 DeepFM, at Criteo's step counts); "
+        "default: set from grda_threshold and the planned steps.",
+    )
+    grda_threshold: float = Field(
+        2.0,
+        gt=0.0,
+        description="Without grda_c: c is such that GRDA's threshold reaches this multiple "
+        "of the initial gate at the last planned step, so a gate survives only if its "
+        "gradients kept pushing it up, whatever the length of the search.",
     )
     grda_mu: float = Field(0.8, gt=0.0, le=1.0, description="GRDA mu (AutoFIS: 0.6 / 0.8).")
     cost_weight: float = Field(
@@ -107,14 +130,17 @@ class DifferentiableStrategy(OneShotStrategy):
                 "model.interactions.groups or model.embedding.numerical per field"
             )
 
-    def settings(self) -> SearchSettings:
+    def settings(self, relaxable: Relaxable, train: TrainSpec) -> SearchSettings:
+        """The training settings of the search, defaults resolved for ``relaxable``."""
         o = self._options()
+        full = bool(relaxable.gates or relaxable.groups)
+        epochs = o.epochs or (int(train.epochs) if full else AUTODIM_EPOCHS)
         return SearchSettings(
-            epochs=o.epochs, warmup_epochs=o.warmup_epochs, arch_lr=o.arch_lr,
+            epochs=epochs, patience=o.patience, warmup_epochs=o.warmup_epochs, arch_lr=o.arch_lr,
             arch_every=o.arch_every, order=2 if o.order == "second" else 1,
             temperature_start=o.temperature, temperature_decay=o.temperature_decay,
             temperature_min=o.temperature_min, grda_lr=o.grda_lr, grda_c=o.grda_c,
-            grda_mu=o.grda_mu, cost_weight=o.cost_weight,
+            grda_threshold=o.grda_threshold, grda_mu=o.grda_mu, cost_weight=o.cost_weight,
         )  # fmt: skip
 
     def search(self, session: Session) -> None:
@@ -147,7 +173,7 @@ class DifferentiableStrategy(OneShotStrategy):
         net.model.to(device)
         outcome = train_supernet(
             net, evaluator.tensors(device), lr=float(train.lr), optimizer=str(train.optimizer),
-            batch_size=int(train.batch_size), settings=self.settings(), seed=seed,
+            batch_size=int(train.batch_size), settings=self.settings(relaxable, train), seed=seed,
             should_stop=lambda: session.time_left() <= 0,
         )  # fmt: skip
         values = net.derive()

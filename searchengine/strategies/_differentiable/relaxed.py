@@ -119,7 +119,6 @@ class RelaxedDims(nn.Module):
         self.projections = nn.ParameterDict()
         self.biases = nn.ParameterDict()
         self.norms = nn.ModuleDict()
-        self._index: dict[str, tuple[Tensor, Tensor, Tensor]] = {}
         # rows per field (ids, or the value and missing vectors), for the memory penalty
         sizes = [
             schema.field(f).vocab_size if schema.field(f).is_categorical else 2
@@ -147,26 +146,39 @@ class RelaxedDims(nn.Module):
             # Unit-variance vectors would make pairwise products (FM) huge at the start;
             # this scale starts them near the size of freshly initialized embeddings.
             nn.init.constant_(norm.weight, _NORM_SCALE)
-            positions = torch.tensor([self._position[f] for f in order])
-            rows = torch.tensor([self._row_of[f] for f in order])
-            cols = torch.tensor([self.candidates[f].index(width) for f in order])
-            self._index[key] = (positions, rows, cols)
+            self.register_buffer(f"_pos_{key}", torch.tensor([self._position[f] for f in order]))
+            self.register_buffer(f"_row_{key}", torch.tensor([self._row_of[f] for f in order]))
+            self.register_buffer(
+                f"_col_{key}", torch.tensor([self.candidates[f].index(width) for f in order])
+            )
+        orders = [t.field_names for t in self.tables.values()]
+        self._same_order = all(o == orders[0] for o in orders) and len(orders[0]) == len(
+            self.field_names
+        )
+        reorder = None
+        if self._same_order and orders[0] != self.field_names:
+            reorder = torch.tensor([orders[0].index(f) for f in self.field_names])
+        self.register_buffer("_reorder", reorder)
 
     def forward(self, cat: Tensor, num: Tensor, num_missing: Tensor) -> list[Tensor]:
         """One group ``(B, F, D)``: each field's candidates projected and mixed."""
         weights = self.relaxation.weights(self, self.logits)  # (R, K)
-        out = None
+        out: Tensor | None = None
         for key, table in self.tables.items():
             (e,) = table(cat, num, num_missing)  # (B, F_w, w)
             p = torch.einsum("bfw,fwd->bfd", e, self.projections[key]) + self.biases[key]
             p = self.norms[key](p.flatten(1)).view_as(p)  # (B, F_w, D)
-            positions, rows, cols = self._index[key]
-            w = weights[rows.to(p.device), cols.to(p.device)]  # (F_w,)
-            part = p * w[None, :, None]
+            rows, cols = getattr(self, f"_row_{key}"), getattr(self, f"_col_{key}")
+            part = p * weights[rows, cols][None, :, None]  # (B, F_w, D)
+            if self._same_order:  # every width holds every field: add, reorder once
+                out = part if out is None else out + part
+                continue
             if out is None:
                 out = p.new_zeros(p.shape[0], len(self.field_names), self.common_dim)
-            out = out.index_add(1, positions.to(p.device), part)  # (B, F, D)
+            out = out.index_add(1, getattr(self, f"_pos_{key}"), part)  # (B, F, D)
         assert out is not None
+        if self._same_order and self._reorder is not None:
+            out = out.index_select(1, self._reorder)
         return [out]
 
     def equalize(self, groups: list[Tensor]) -> Tensor:

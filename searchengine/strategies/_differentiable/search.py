@@ -12,7 +12,8 @@ Each training step, in this order:
 
 The temperature of the Gumbel-softmax follows ``max(min, start - decay * step)`` (AutoDim:
 ``max(0.01, 1 - 5e-5 * step)``). After each epoch the supernet's validation AUC (noiseless
-softmax) is logged; the architecture is derived from the weights at the end.
+softmax) is logged, and with ``patience`` the search stops after that many epochs without
+a better one; the architecture is derived from the weights at the end.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from torch import Tensor, nn
 
 from searchengine.evaluation.grda import GRDA
 from searchengine.evaluation.metrics import auc
-from searchengine.evaluation.trainer import OPTIMIZERS, CandidateError, Tensors, predict
+from searchengine.evaluation.trainer import CandidateError, Tensors, dense_optimizer, predict
 from searchengine.strategies._differentiable.supernet import Supernet
 
 __all__ = ["SearchOutcome", "SearchSettings", "train_supernet"]
@@ -41,6 +42,7 @@ class SearchSettings:
     """How the supernet is trained (the strategy's ``search.options``)."""
 
     epochs: int = 2
+    patience: int | None = None
     warmup_epochs: float = 0.0
     arch_lr: float = 3e-2
     arch_every: int = 1
@@ -49,7 +51,8 @@ class SearchSettings:
     temperature_decay: float = 5e-5
     temperature_min: float = 0.01
     grda_lr: float = 0.05
-    grda_c: float = 1.0
+    grda_c: float | None = None
+    grda_threshold: float = 2.0
     grda_mu: float = 0.8
     cost_weight: float = 0.0
 
@@ -88,19 +91,30 @@ def train_supernet(
     arch = net.architecture_parameters()
     gates = net.gate_parameters()
     weights = net.weight_parameters()
-    w_opt = OPTIMIZERS[optimizer](weights, lr=lr)
+    w_opt = dense_optimizer(optimizer, weights, lr)
     a_opt = torch.optim.Adam(arch, lr=settings.arch_lr, betas=(0.5, 0.999)) if arch else None
-    g_opt = (
-        GRDA(gates, lr=settings.grda_lr, c=settings.grda_c, mu=settings.grda_mu) if gates else None
-    )
     loss_fn = nn.BCEWithLogitsLoss()
     generator = torch.Generator().manual_seed(seed)
     train_idx, valid_idx = tensors.splits["train"], tensors.splits["valid"]
     per_epoch = max(1, math.ceil(train_idx.numel() / batch_size))
+    g_opt = None
+    if gates:
+        c = settings.grda_c
+        if c is None:
+            steps = settings.epochs * per_epoch
+            c = settings.grda_threshold * auto_grda_c(
+                gates, steps, settings.grda_lr, settings.grda_mu
+            )
+            _log.info(
+                "GRDA c = %.4g: the threshold reaches %g x the initial gates after %d steps",
+                c, settings.grda_threshold, steps,
+            )  # fmt: skip
+        g_opt = GRDA(gates, lr=settings.grda_lr, c=c, mu=settings.grda_mu)
     warmup = int(settings.warmup_epochs * per_epoch)
     valid_batches = _Cycle(valid_idx, batch_size, generator)
     history: list[dict[str, float]] = []
     step = 0
+    best = -math.inf, 0
 
     def loss_of(idx: Tensor) -> Tensor:
         return loss_fn(model(*tensors.batch(idx)), tensors.label.index_select(0, idx))
@@ -146,9 +160,20 @@ def train_supernet(
         history.append({"epoch": epoch, "train_loss": total / max(count, 1), "auc": valid})
         _log.info("supernet epoch %d: train loss %.4f, valid auc %.4f",
                   epoch, history[-1]["train_loss"], valid)  # fmt: skip
-        if should_stop():
+        if valid > best[0]:
+            best = valid, epoch
+        if should_stop() or (
+            settings.patience is not None and epoch - best[1] > settings.patience
+        ):
             break
     return SearchOutcome(time.perf_counter() - start, len(history), step, history)
+
+
+def auto_grda_c(gates: Sequence[Tensor], steps: int, lr: float, mu: float) -> float:
+    """The ``c`` whose GRDA threshold reaches the gates' mean initial size after ``steps``:
+    a gate then survives the search only if its accumulated gradients pushed it up."""
+    init = float(torch.cat([g.detach().abs().flatten() for g in gates]).mean())
+    return init / GRDA.threshold(max(steps, 1), lr, 1.0, mu)
 
 
 def _valid_auc(model: nn.Module, tensors: Tensors) -> float:
