@@ -45,6 +45,7 @@ class RunRecord:
     anytime: list[list[float]] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     number: int | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -242,6 +243,7 @@ def _record(study: optuna.Study, strategy: str, seed: int, sign: float) -> RunRe
         anytime=_anytime(trials, sign),
         params=dict(chosen.params) if chosen else {},
         number=chosen.number if chosen else None,
+        metrics=dict(chosen.user_attrs.get("metrics", {})) if chosen else {},
     )
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
 from searchengine.errors import SpecError
+from searchengine.searchspace._blocks import role
 from searchengine.strategies._evolution import EvolutionSampler
 from searchengine.strategies.base import STRATEGIES, SamplerStrategy
 
@@ -31,6 +32,12 @@ class EvolutionOptions(BaseModel):
     )
     mutation_prob: float | None = Field(
         None, gt=0.0, le=1.0, description="Probability that a gene mutates (default 1/genes)."
+    )
+    mutation: Literal["auto", "nsga2", "dag"] = Field(
+        "auto",
+        description="How children are made after the first generation: nsga2 (pymoo's "
+        "mixed-variable mating) or dag (AutoCTR: one parent by tournament, exactly one "
+        "change); auto: dag for a space with model.blocks decisions, else nsga2.",
     )
     reference_point: list[float] | None = Field(
         None,
@@ -63,10 +70,13 @@ class EvolutionStrategy(SamplerStrategy):
                 f"search.options.reference_point: expected {len(directions)} values (one "
                 f"per objective), got {len(o.reference_point)}"
             )
+        roles = {d.name: r[0] for d in space if (r := role(d.name)) is not None}
+        dag = o.mutation == "dag" or (o.mutation == "auto" and bool(roles))
         return EvolutionSampler(
             population_size=o.population_size,
             crossover_prob=o.crossover_prob,
             mutation_prob=o.mutation_prob,
             seed=self.seed,
             search_space={d.name: d.distribution for d in space},
+            dag_roles=roles if dag else None,
         )

@@ -204,3 +204,25 @@ def test_needs_a_relaxable_decision() -> None:
     strategy = STRATEGIES.get("differentiable")(seed=0)
     with pytest.raises(SpecError, match="needs a CTR space with a relaxable decision"):
         strategy.check(SearchSpace.from_spec(spec))
+
+
+def test_block_types_relax_as_mixed_operations(tmp_path: Path) -> None:
+    data = {"dataset": "synthetic", "rows": 2000,
+            "options": {"categorical": 4, "numerical": 2, "seed": 2, "max_vocab": 60}}  # fmt: skip
+    blocks = {"count": 3, "types": ["mlp", "dot", "fm", "cross", "efc"], "width": 8}
+    spec = parse_spec(
+        {
+            "name": "mixed-blocks",
+            "data": data,
+            "model": {"backbone": "blocks", "embedding": {"dim": 4}, "blocks": blocks},
+            "train": {"batch_size": 256, "epochs": 1, "threads": 1},
+            "search": {"strategy": "differentiable"},
+        }
+    )
+    (trial,) = run(spec, out=tmp_path, progress=False).study.trials
+    weights = trial.user_attrs["architecture_weights"]["block_types"]
+    assert set(weights) == {f"model.blocks.type[{i}]" for i in range(3)}
+    for name, probs in weights.items():
+        assert trial.params[name] == max(probs, key=probs.__getitem__)
+        assert sum(probs.values()) == pytest.approx(1.0, abs=1e-3)
+    assert [n["id"] for n in trial.user_attrs["dag"]["nodes"]][-1] == "logit"

@@ -15,7 +15,7 @@ from searchengine.models.blocks.draw import dag_attr
 from searchengine.models.config import ModelConfig
 from searchengine.searchspace.spec import BlockNode, BlocksSpec, EmbeddingSpec, ModelSpec
 
-__all__ = ["BlockDAG"]
+__all__ = ["BlockDAG", "Node"]
 
 
 def _dag(config: ModelConfig) -> BlocksConfig:
@@ -24,7 +24,7 @@ def _dag(config: ModelConfig) -> BlocksConfig:
     return config.blocks
 
 
-class _Node(nn.Module):
+class Node(nn.Module):
     """One block with the adapters of its inputs.
 
     Args:
@@ -100,9 +100,10 @@ class BlockDAG(Backbone):
             self.register_buffer("group_index", torch.tensor(index, dtype=torch.long), False)
         self.nodes = nn.ModuleList()
         for i, node in enumerate(dag.nodes):
-            module = _Node(node, [shapes[s] for s in node.inputs], dim, dag.projected_fields)
+            module = Node(node, [shapes[s] for s in node.inputs], dim, dag.projected_fields)
             shapes[block_name(i)] = module.block.out_shape
             self.nodes.append(module)
+        self.shapes, self.dim = shapes, dim  # every tensor's shape, by name (for supernets)
         self.outputs = dag.dangling()
         width = sum(shapes[name].numel for name in self.outputs)
         self.head = nn.Linear(width, 1)

@@ -5,6 +5,8 @@
   norm, and the candidates are mixed by Gumbel-softmax weights per field.
 * :class:`RelaxedGroups` (AutoGroup, SIGIR'20): each field's membership of each feature
   set is a Gumbel-softmax over (in, out).
+* :class:`MixedNode`: a DAG block whose type is searched (AutoCTR's space) holds every
+  candidate type, their outputs mixed by softmax weights (a DARTS mixed operation).
 * Interaction gates (AutoFIS) use :class:`~searchengine.models.interaction.gated.GatedPairs`
   and numerical methods the ``mixed`` method
   (:class:`~searchengine.models.embedding.MixedNumericalEmbedding`), softmax-weighted.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +31,7 @@ from searchengine.data.schema import DataSchema
 from searchengine.models.embedding import FieldEmbedding, NumericalConfig
 from searchengine.models.interaction.grouped import GroupedInteraction
 
-__all__ = ["RelaxedDims", "RelaxedGroups", "Relaxation"]
+__all__ = ["MixedNode", "RelaxedDims", "RelaxedGroups", "Relaxation"]
 
 #: The initial scale of the batch-normalized candidate vectors of :class:`RelaxedDims`.
 _NORM_SCALE = 0.1
@@ -260,3 +263,63 @@ class RelaxedGroups(nn.Module):
         """``(S, F)`` the probability of "in" (no noise)."""
         with torch.no_grad():
             return F.softmax(self.logits / self.relaxation.temperature, dim=-1)[..., 0]
+
+
+class MixedNode(nn.Module):
+    """A block whose type is relaxed: every candidate type's block, mixed (DARTS).
+
+    Each candidate reads the node's inputs through its own adapters; its output is mapped
+    to the shape of the default type's output (a linear map of the flattened output where
+    the shapes differ), so the rest of the DAG is wired as for the default type, and the
+    candidates are summed with softmax weights (Gumbel noise with the shared relaxation).
+
+    Args:
+        candidates: type -> its node module (a block with its input adapters).
+        out_shape: the shape every candidate's output is brought to.
+        relaxation: the shared temperature and noise.
+
+    Attributes:
+        logits: ``(T,)`` the architecture weights of the types, in ``candidates`` order.
+    """
+
+    def __init__(
+        self, candidates: Mapping[str, nn.Module], out_shape: Any, relaxation: Relaxation
+    ) -> None:
+        super().__init__()
+        self.types = list(candidates)
+        self.candidates = nn.ModuleDict(dict(candidates))
+        self.out_shape = out_shape
+        self.relaxation = relaxation
+        self.maps = nn.ModuleDict()
+        for name, node in candidates.items():
+            shape = node.block.out_shape
+            if (shape.kind, shape.size, shape.dim) != (
+                out_shape.kind,
+                out_shape.size,
+                out_shape.dim,
+            ):
+                self.maps[name] = nn.Linear(shape.numel, out_shape.numel)
+        self.logits = nn.Parameter(torch.zeros(len(self.types)))
+        first = next(iter(candidates.values()))
+        self.inputs = first.inputs
+
+    def forward(self, xs: list[Tensor]) -> Tensor:
+        weights = self.relaxation.weights(self, self.logits)  # (T,)
+        out = None
+        for i, name in enumerate(self.types):
+            y = self.candidates[name](xs)
+            if name in self.maps:
+                y = self.maps[name](y.flatten(1))
+                if self.out_shape.kind == "fields":
+                    y = y.view(-1, self.out_shape.size, self.out_shape.dim)
+            out = weights[i] * y if out is None else out + weights[i] * y
+        assert out is not None
+        return out
+
+    def architecture_parameters(self) -> list[nn.Parameter]:
+        return [self.logits]
+
+    def probabilities(self) -> dict[str, float]:
+        with torch.no_grad():
+            probs = F.softmax(self.logits / self.relaxation.temperature, dim=-1).tolist()
+        return dict(zip(self.types, probs, strict=True))

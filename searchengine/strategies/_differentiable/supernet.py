@@ -13,6 +13,9 @@ discrete parts swapped for relaxed ones:
   in the set where ``P(in) > 0.5``.
 * ``model.embedding.numerical[FIELD]``: the ``mixed`` method (a DARTS mixed operation);
   derived: the method of the largest weight at the field's derived width.
+* ``model.blocks.type[i]`` (AutoCTR's DAG space): :class:`MixedNode`, every type's block
+  mixed (a DARTS mixed operation); derived: the type of the largest weight. The DAG's
+  count, inputs and block settings are not relaxed: they keep their defaults.
 
 Every other decision is not relaxable: it keeps its default (the spec's first choice or
 literal) in the supernet and in the derived architecture.
@@ -31,6 +34,8 @@ from torch import nn
 
 from searchengine.data.schema import DataSchema
 from searchengine.models.base import CTRModel
+from searchengine.models.blocks.backbone import Node
+from searchengine.models.blocks.config import block_name
 from searchengine.models.build import resolve
 from searchengine.models.embedding import MIXED, MixedNumericalEmbedding, NumericalConfig
 from searchengine.models.interaction.fm import FMInteraction
@@ -38,8 +43,14 @@ from searchengine.models.interaction.fwfm import FwFMInteraction
 from searchengine.models.interaction.gated import GatedPairs
 from searchengine.models.interaction.grouped import GroupedInteraction
 from searchengine.searchspace import Architecture, Decision, SearchSpace
+from searchengine.searchspace._blocks import role
 from searchengine.searchspace._groups import is_group, parse_key
-from searchengine.strategies._differentiable.relaxed import Relaxation, RelaxedDims, RelaxedGroups
+from searchengine.strategies._differentiable.relaxed import (
+    MixedNode,
+    Relaxation,
+    RelaxedDims,
+    RelaxedGroups,
+)
 
 __all__ = ["Relaxable", "Supernet", "classify"]
 
@@ -60,11 +71,12 @@ class Relaxable:
     gates: list[Decision] = field(default_factory=list)
     groups: list[Decision] = field(default_factory=list)
     numerical: list[Decision] = field(default_factory=list)
+    block_types: list[Decision] = field(default_factory=list)
     fixed: list[Decision] = field(default_factory=list)
 
     @property
     def any(self) -> bool:
-        return bool(self.dims or self.gates or self.groups or self.numerical)
+        return bool(self.dims or self.gates or self.groups or self.numerical or self.block_types)
 
 
 def _dim_candidates(d: Decision) -> tuple[int, ...] | None:
@@ -97,6 +109,9 @@ def classify(space: SearchSpace) -> Relaxable:
             continue
         elif name.startswith(NUMERICAL + "[") or name == NUMERICAL:
             out.numerical.append(d)
+            continue
+        elif (r := role(name)) is not None and r[0] == "type":
+            out.block_types.append(d)
             continue
         out.fixed.append(d)
     return out
@@ -143,6 +158,9 @@ class Supernet:
             self._relax_gates(gate_init)
         if relaxable.groups:
             self._relax_groups()
+        self.blocks: dict[str, MixedNode] = {}
+        if relaxable.block_types:
+            self._relax_block_types()
 
     # ------------------------------------------------------------------ building
     def _full_values(self) -> dict[str, Any]:
@@ -232,12 +250,35 @@ class Supernet:
         self.groups = RelaxedGroups(interaction, searched, self.relaxation)
         setattr(parent, attr, self.groups)
 
+    def _relax_block_types(self) -> None:
+        """Every active ``model.blocks.type[i]`` becomes a :class:`MixedNode`."""
+        backbone = self.model.backbone
+        nodes = getattr(backbone, "nodes", None)
+        if nodes is None:
+            return
+        dag = backbone.dag
+        for d in self.relaxable.block_types:
+            if d.name not in self.base:
+                continue
+            i = int(d.key)
+            candidates = {}
+            for kind in d.choices:
+                arch = self.space.fixed(self.base | {d.name: kind})
+                node = resolve(arch.model, self.schema)[1].blocks.nodes[i]
+                sources = [backbone.shapes[name] for name in node.inputs]
+                candidates[kind] = Node(node, sources, backbone.dim, dag.projected_fields)
+            mixed = MixedNode(candidates, backbone.shapes[block_name(i)], self.relaxation)
+            nodes[i] = mixed
+            self.blocks[d.name] = mixed
+
     # ------------------------------------------------------------------ parameters
     def architecture_parameters(self) -> list[nn.Parameter]:
         """Trained on validation batches: the width, membership and method weights."""
         params: list[nn.Parameter] = []
         for module in self.model.modules():
-            if isinstance(module, RelaxedDims | RelaxedGroups | MixedNumericalEmbedding):
+            if isinstance(
+                module, RelaxedDims | RelaxedGroups | MixedNumericalEmbedding | MixedNode
+            ):
                 params += module.architecture_parameters()
         return params
 
@@ -266,6 +307,9 @@ class Supernet:
             for name, cell in self._group_cells.items():
                 values[name] = bool(probs[cell] > 0.5)
         values.update(self._derive_numerical(values))
+        for name, mixed in self.blocks.items():
+            probs = mixed.probabilities()
+            values[name] = max(probs, key=probs.__getitem__)
         return values
 
     def _derive_numerical(self, decided: Mapping[str, Any]) -> dict[str, Any]:
@@ -317,6 +361,11 @@ class Supernet:
         if self.groups is not None:
             probs = self.groups.probabilities()
             report["groups"] = {n: round(float(probs[c]), 4) for n, c in self._group_cells.items()}
+        if self.blocks:
+            report["block_types"] = {
+                name: {t: round(p, 4) for t, p in mixed.probabilities().items()}
+                for name, mixed in self.blocks.items()
+            }
         if self.relaxable.numerical:
             report["numerical"] = {
                 f: {m: round(p, 4) for m, p in probs.items()}

@@ -16,7 +16,9 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import FrozenTrial
 
+from searchengine.searchspace.architecture import PARENT_ATTR
 from searchengine.strategies._evolution import _state
+from searchengine.strategies._evolution._dag import mutants
 from searchengine.strategies._evolution._genes import Gene, make_genes
 
 __all__ = ["EvolutionSampler"]
@@ -37,7 +39,7 @@ class _Memo:
 
     seed: int | None = None
     parents: dict[int, list[FrozenTrial]] = field(default_factory=dict)
-    children: OrderedDict[tuple[Any, ...], list[dict[str, Any]]] = field(
+    children: OrderedDict[tuple[Any, ...], list[tuple[dict[str, Any], int | None]]] = field(
         default_factory=OrderedDict
     )
 
@@ -89,6 +91,11 @@ class EvolutionSampler(BaseSampler):
         seed: the evolution's seed; a study that already has one keeps its own.
         search_space: parameter name -> distribution known before any trial (the
             compiled SearchSpace), so that generation 0 is sampled by pymoo as well.
+        dag_roles: with it, generations after the first are made by AutoCTR's mutation
+            (:mod:`~searchengine.strategies._evolution._dag`) instead of NSGA-II's
+            mating: parameter name -> ``type`` or ``inputs`` for the block decisions of
+            a DAG space (others are hyperparameters). Each child records its parent in
+            the trial system attribute ``searchengine:parent``.
     """
 
     def __init__(
@@ -99,12 +106,14 @@ class EvolutionSampler(BaseSampler):
         mutation_prob: float | None = None,
         seed: int | None = None,
         search_space: Mapping[str, BaseDistribution] | None = None,
+        dag_roles: Mapping[str, str] | None = None,
     ) -> None:
         if population_size < 2:
             raise ValueError(f"`population_size` must be at least 2, got {population_size}")
         self._ops = Operators(population_size, crossover_prob, mutation_prob)
         self._seed = seed
         self._declared = dict(search_space or {})
+        self._roles = None if dag_roles is None else dict(dag_roles)
         self._lock = threading.Lock()
         self._memos: weakref.WeakKeyDictionary[Any, dict[int, _Memo]] = weakref.WeakKeyDictionary()
 
@@ -137,8 +146,10 @@ class EvolutionSampler(BaseSampler):
         parents = self._parents(study, generation, seed)
         genes = self._genes(parents)
         batch, index = divmod(slot, self.population_size)
-        child = self._batch(study, seed, generation, batch, parents, genes)[index]
+        child, parent = self._batch(study, seed, generation, batch, parents, genes)[index]
         study._storage.set_trial_system_attr(trial._trial_id, _state.GENES_KEY, child)
+        if parent is not None:
+            study._storage.set_trial_system_attr(trial._trial_id, PARENT_ATTR, parent)
         return {name: genes[name].decode(child[name]) for name in search_space if name in genes}
 
     def sample_independent(
@@ -216,21 +227,26 @@ class EvolutionSampler(BaseSampler):
         batch: int,
         parents: Sequence[FrozenTrial],
         genes: Mapping[str, Gene],
-    ) -> list[dict[str, Any]]:
-        """Children of one mating batch of a generation (cached: a pure function)."""
+    ) -> list[tuple[dict[str, Any], int | None]]:
+        """Children of one mating batch of a generation, with their parent when a
+        mutation made them (cached: a pure function)."""
         memo = self._memo(study)
         key = (seed, generation, batch, tuple(t.number for t in parents), tuple(genes))
         with self._lock:
             if key not in memo.children:
-                from searchengine.strategies._evolution._nsga2 import offspring
+                batch_seed = mix_seed(seed, _CHILDREN, generation, batch)
+                if self._roles is not None and parents:
+                    memo.children[key] = list(
+                        mutants(
+                            parents, genes, study.directions, self._roles,
+                            self.population_size, batch_seed,
+                        )
+                    )  # fmt: skip
+                else:
+                    from searchengine.strategies._evolution._nsga2 import offspring
 
-                memo.children[key] = offspring(
-                    parents,
-                    genes,
-                    study.directions,
-                    self._ops,
-                    mix_seed(seed, _CHILDREN, generation, batch),
-                )
+                    children = offspring(parents, genes, study.directions, self._ops, batch_seed)
+                    memo.children[key] = [(child, None) for child in children]
                 while len(memo.children) > _CACHED_BATCHES:
                     memo.children.popitem(last=False)
             return memo.children[key]

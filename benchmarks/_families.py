@@ -1,0 +1,480 @@
+"""The tables ``reproduce.py`` makes: one family per seed paper, as data.
+
+Every family lists its datasets, the training every row shares, its rows (label, model,
+strategy, trial budget), its reference row for the t-tests, extra columns, and the claims
+of its paper as lines computed from the measured rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from searchengine.compare import mean_std, welch_t_test
+
+MOVIELENS = "../shared/datasets/movielens-100k"
+Fields = Mapping[str, list[str]]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One entry of a table: the model a strategy trains or decides."""
+
+    key: str
+    label: str
+    strategy: str
+    model: dict[str, Any] | Callable[[Fields], dict[str, Any]]
+    options: dict[str, Any] = field(default_factory=dict)
+    trials: int | None = None
+    train: dict[str, Any] = field(default_factory=dict)
+    objectives: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    description: str
+    setup: str
+    datasets: list[str]
+    train: dict[str, Any]
+    rows: list[Row]
+    data_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reference: Callable[[Row, Mapping[str, Any]], str] | None = None
+    extra: dict[str, Callable[[list[Any]], str]] = field(default_factory=dict)
+    claims: Callable[[Mapping[str, Any]], list[str]] = lambda rows: []
+
+    def data(self, dataset: str, quick: bool) -> dict[str, Any]:
+        if dataset == "movielens-100k":
+            out: dict[str, Any] = {"dataset": dataset, "path": MOVIELENS}
+            if quick:
+                out["rows"] = 20_000
+            return out
+        if dataset == "adult":
+            return {"dataset": "adult", **({"rows": 12_000} if quick else {})}
+        options = {"seed": 0, **self.data_options.get(dataset, {})}
+        rows = options.pop("rows", 100_000)
+        return {"dataset": "synthetic", "rows": 20_000 if quick else rows, "options": options}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _mean(measured: Any, get: Callable[[Any], float | None]) -> float:
+    return mean_std(measured.column(get))[0]
+
+
+def _auc(measured: Any) -> list[float]:
+    return measured.column(lambda r: r.test.get("auc"))
+
+
+def _delta(a: Any, b: Any) -> str:
+    """``a - b`` in mean test AUC, with the t-test's p."""
+    delta = mean_std(_auc(a))[0] - mean_std(_auc(b))[0]
+    _, p = welch_t_test(_auc(a), _auc(b))
+    return f"test AUC {delta:+.4f} (p = {p:.2g})"
+
+
+def _params_share(a: Any, b: Any) -> float:
+    return _mean(a, lambda r: r.embedding_params) / _mean(b, lambda r: r.embedding_params)
+
+
+def _verdict(ok: bool) -> str:
+    return "**met**" if ok else "**missed**"
+
+
+def _gates_kept(records: list[Any]) -> str:
+    shares = []
+    for r in records:
+        gates = [v for k, v in r.params.items() if k.startswith("model.interactions.gate[")]
+        shares.append(sum(map(bool, gates)) / len(gates) if gates else 1.0)
+    mean, std = mean_std(shares)
+    return f"{100 * mean:.0f}% ± {100 * std:.0f}%"
+
+
+def _train_seconds(records: list[Any]) -> str:
+    mean, std = mean_std([r.metrics.get("train_seconds", math.nan) for r in records])
+    return "-" if not math.isfinite(mean) else f"{mean:.1f} ± {std:.1f}"
+
+
+def _params(records: list[Any]) -> str:
+    mean, std = mean_std([r.metrics.get("params", math.nan) for r in records])
+    return "-" if not math.isfinite(mean) else f"{mean:,.0f} ± {std:,.0f}"
+
+
+def _fixed(key: str) -> Callable[[Row, Mapping[str, Any]], str]:
+    return lambda row, rows: key
+
+
+# ------------------------------------------------------------------- embedding (AutoDim)
+
+_DIMS = {"choice": [2, 4, 8, 16, 32], "per": "field"}
+_DEEPFM = {"backbone": "deepfm", "embedding": {"dim": _DIMS}, "mlp": {"layers": [64, 32]}}
+
+
+def _embedding_claims(rows: Mapping[str, Any]) -> list[str]:
+    fde, lines = rows["fde"], []
+    for key in ("autodim", "autodim_cost"):
+        auto = rows[key]
+        share = _params_share(auto, fde)
+        better = mean_std(_auc(auto))[0] >= mean_std(_auc(fde))[0]
+        cost = _mean(auto, lambda r: r.search_seconds) / _mean(fde, lambda r: r.search_seconds)
+        lines.append(
+            f"- {auto.row.label} - FDE: {_delta(auto, fde)}, {100 * share:.0f}% of FDE's "
+            f"embedding parameters, search + retrain {cost:.1f}x FDE's training. Claim "
+            f"(AUC >= FDE's with <= 30% of its parameters, <= 3x its time): AUC "
+            f"{_verdict(better)}, parameters {_verdict(share <= 0.3)}, time "
+            f"{_verdict(cost <= 3.0)}."
+        )
+    return lines
+
+
+EMBEDDING = Family(
+    name="embedding",
+    description="embedding widths in the shape of AutoDim's table (WWW'21)",
+    setup=(
+        "DeepFM (MLP 64-32), one width per field from {2, 4, 8, 16, 32}, Adam 1e-3, batch "
+        "1024, up to 10 epochs (patience 2), objective validation AUC. FDE: every field at 32; "
+        "MDE: widths from each field's effective cardinality (alpha 0.3); Random and TPE: 10 "
+        "trials each; AutoDim: the `differentiable` strategy with its defaults (2 supernet "
+        "epochs, then the derived widths retrained); AutoDim + memory: the same with "
+        "`cost_weight: 0.1` (our extension: 0.1 x the expected embedding parameters over "
+        "FDE's added to the architecture loss)."
+    ),
+    datasets=["movielens-100k", "adult", "synthetic"],
+    train={"lr": 1.0e-3, "batch_size": 1024, "epochs": 10, "patience": 2},
+    data_options={"synthetic": {"categorical": 10, "numerical": 3, "max_vocab": 20_000}},
+    rows=[
+        Row("fde", "FDE", "fde", _DEEPFM),
+        Row("mde", "MDE", "mde", _DEEPFM),
+        Row("random", "Random (10 trials)", "random", _DEEPFM, trials=10),
+        Row("tpe", "TPE (10 trials)", "tpe", _DEEPFM, trials=10),
+        Row("autodim", "AutoDim", "differentiable", _DEEPFM),
+        Row(
+            "autodim_cost",
+            "AutoDim + memory",
+            "differentiable",
+            _DEEPFM,
+            options={"cost_weight": 0.1},
+        ),
+    ],  # fmt: skip
+    reference=_fixed("fde"),
+    claims=_embedding_claims,
+)
+
+
+# --------------------------------------------------------------- interactions (AutoFIS)
+
+
+def _gated(backbone: str) -> dict[str, Any]:
+    return {
+        "backbone": backbone,
+        "embedding": {"dim": 16},
+        "mlp": {"layers": [64, 32]},
+        "interactions": {"gate": "search"},
+    }
+
+
+def _interaction_claims(rows: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for plain, auto, limit in (("fm", "autofm", 0.4), ("deepfm", "autodeepfm", None)):
+        p, a = rows[plain], rows[auto]
+        kept = mean_std(
+            [
+                sum(bool(v) for k, v in r.params.items() if "gate[" in k)
+                / max(1, sum(1 for k in r.params if "gate[" in k))
+                for r in a.records
+            ]
+        )[0]
+        better = mean_std(_auc(a))[0] >= mean_std(_auc(p))[0]
+        claim = (
+            f" Claim (AUC >= FM's keeping <= 40% of the pairs): AUC {_verdict(better)}, "
+            f"pairs {_verdict(kept <= limit)}."
+            if limit
+            else ""
+        )
+        lines.append(
+            f"- {a.row.label} - {p.row.label}: {_delta(a, p)}, {100 * kept:.0f}% of the pairs "
+            f"kept.{claim}"
+        )
+    return lines
+
+
+INTERACTION = Family(
+    name="interaction",
+    description="interaction gates in the shape of AutoFIS's table (KDD'20)",
+    setup=(
+        "Width 16, MLP 64-32 (DeepFM), Adam 1e-3, batch 1024, up to 10 epochs (patience 2). "
+        "FM / DeepFM: every pair (`fde` on the gate space keeps all); AutoFM / AutoDeepFM: "
+        "the `differentiable` strategy with its defaults (the supernet trains train.epochs "
+        "= 10 epochs, gates under batch norm scaled by alpha from 0.6, GRDA lr 0.05, mu 0.8, "
+        "c set so that the threshold reaches 2 x 0.6 at the last step), then the FM with "
+        "the pairs whose alpha != 0 retrained."
+    ),
+    datasets=["movielens-100k", "adult", "synthetic"],
+    train={"lr": 1.0e-3, "batch_size": 1024, "epochs": 10, "patience": 2},
+    data_options={"synthetic": {"categorical": 10, "numerical": 3, "max_vocab": 20_000}},
+    rows=[
+        Row("fm", "FM", "fde", _gated("fm")),
+        Row("autofm", "AutoFM", "differentiable", _gated("fm")),
+        Row("deepfm", "DeepFM", "fde", _gated("deepfm")),
+        Row("autodeepfm", "AutoDeepFM", "differentiable", _gated("deepfm")),
+    ],
+    reference=lambda row, rows: "deepfm" if "deep" in row.key else "fm",
+    extra={"pairs kept": _gates_kept},
+    claims=_interaction_claims,
+)
+
+
+# ------------------------------------------------------------------ numerical (AutoDis)
+
+
+def _numerical(method: Any) -> dict[str, Any]:
+    return {
+        "backbone": "deepfm",
+        "embedding": {
+            "dim": 16,
+            "numerical": method,
+            "bucket": {"count": 10, "method": "frequency"},
+            "autodis": {"meta": 16, "temperature": 1.0, "aggregation": "weighted"},
+        },
+        "mlp": {"layers": [128, 64]},
+    }
+
+
+def _numerical_claims(rows: Mapping[str, Any]) -> list[str]:
+    best = max(("scalar", "bucket"), key=lambda k: mean_std(_auc(rows[k]))[0])
+    auto = rows["autodis"]
+    ok = mean_std(_auc(auto))[0] >= mean_std(_auc(rows[best]))[0]
+    searched = rows["searched"]
+    return [
+        f"- AutoDis - best baseline ({rows[best].row.label}): {_delta(auto, rows[best])}. "
+        f"Claim (AutoDis at least as good as the best baseline): {_verdict(ok)}.",
+        f"- searched per field - AutoDis: {_delta(searched, auto)}.",
+    ]
+
+
+NUMERICAL = Family(
+    name="numerical",
+    description="numerical-field embeddings in the shape of AutoDis's table (KDD'21)",
+    setup=(
+        "DeepFM, width 16, MLP 128-64, Adam 1e-3, batch 1024, up to 15 epochs (patience 2). "
+        "scalar / bucket (10 equal-frequency buckets) / autodis (H = 16, temperature 1, "
+        "weighted aggregation) for every numerical field; searched: each field's method "
+        "relaxed by the `differentiable` strategy (a DARTS mixed operation, 2 epochs), the "
+        "derived methods retrained."
+    ),
+    datasets=["adult", "synthetic"],
+    train={"lr": 1.0e-3, "batch_size": 1024, "epochs": 15, "patience": 2},
+    data_options={
+        "synthetic": {"categorical": 8, "numerical": 6, "max_vocab": 2_000, "rows": 60_000}
+    },  # fmt: skip
+    rows=[
+        Row("scalar", "scalar", "random", _numerical("scalar")),
+        Row("bucket", "bucket", "random", _numerical("bucket")),
+        Row("autodis", "autodis", "random", _numerical("autodis")),
+        Row(
+            "searched",
+            "searched per field",
+            "differentiable",
+            _numerical({"choice": ["scalar", "bucket", "autodis"], "per": "field"}),
+        ),
+    ],  # fmt: skip
+    reference=_fixed("scalar"),
+    claims=_numerical_claims,
+)
+
+
+# ------------------------------------------------------------------------------ NIS
+
+
+def _multisize(sizes: int | None) -> Callable[[Fields], dict[str, Any]]:
+    def model(fields: Fields) -> dict[str, Any]:
+        multisize: dict[str, Any] = {"buckets": 4, "chunk": 4, "chunks": 4, "monotone": True}
+        if sizes is not None:
+            multisize["sizes"] = {name: [sizes] * 4 for name in fields["categorical"]}
+        return {
+            "backbone": "deepfm",
+            "embedding": {"dim": 16, "multisize": multisize},
+            "mlp": {"layers": [64, 32]},
+        }
+
+    return model
+
+
+def _share_claim(label: str, rows: Mapping[str, Any], searched: str, full: str) -> list[str]:
+    share = _params_share(rows[searched], rows[full])
+    better = mean_std(_auc(rows[searched]))[0] >= mean_std(_auc(rows[full]))[0]
+    return [
+        f"- {rows[searched].row.label} - {rows[full].row.label}: "
+        f"{_delta(rows[searched], rows[full])}; {100 * share:.0f}% of the full model's "
+        f"embedding parameters ({100 * (1 - share):.0f}% less). {label}: AUC "
+        f"{_verdict(better)}, memory {_verdict(share < 1.0)}."
+    ]
+
+
+NIS = Family(
+    name="nis",
+    description="NIS multi-size embeddings (KDD'20) searched by rl with weight sharing",
+    setup=(
+        "DeepFM, categorical fields as multi-size embeddings (4 frequency buckets per field, "
+        "vectors of 4 blocks of width 4, head buckets never smaller), numerical fields at "
+        "width 16, MLP 64-32, Adam 2e-3, batch 1024, up to 4 epochs (patience 1). full: every "
+        "bucket at 4 blocks; NIS: `rl` with `weight_sharing` (the supernet trains 4 epochs, "
+        "the controller learns after the first, reward = a validation batch's AUC - 0.005 x "
+        "the relative embedding parameters), its most probable architecture retrained; half: "
+        "every bucket at 2 blocks."
+    ),
+    datasets=["movielens-100k", "synthetic"],
+    train={"lr": 2.0e-3, "batch_size": 1024, "epochs": 4, "patience": 1},
+    data_options={"synthetic": {"categorical": 8, "numerical": 2, "max_vocab": 20_000}},
+    rows=[
+        Row("full", "full", "fde", _multisize(None)),
+        Row(
+            "nis",
+            "NIS",
+            "rl",
+            _multisize(None),
+            options={
+                "weight_sharing": True,
+                "cost_weight": 0.005,
+                "supernet_epochs": 4,
+                "warmup_epochs": 1,
+            },
+        ),
+        Row("half", "half", "random", _multisize(2)),
+    ],  # fmt: skip
+    reference=_fixed("full"),
+    claims=lambda rows: _share_claim(
+        "Claim (the same or better quality at a fraction of the memory)", rows, "nis", "full"
+    ),
+)
+
+
+# ---------------------------------------------------------------------------- ESAPN
+
+_DYNAMIC = {"movielens-100k": ["user_id", "item_id"], "synthetic": ["C5", "C6"]}
+
+
+def _esapn(width: int | None) -> Callable[[Fields], dict[str, Any]]:
+    def model(fields: Fields) -> dict[str, Any]:
+        known = {name for names in _DYNAMIC.values() for name in names}
+        dynamic = [f for f in fields["categorical"] if f in known]
+        embedding: dict[str, Any]
+        if width is None:
+            embedding = {"dim": 16, "dynamic": {"candidates": [2, 4, 8, 16, 64, 128],
+                                                "fields": dynamic}}  # fmt: skip
+        else:
+            embedding = {"dim": {n: (width if n in dynamic else 16) for n in fields["all"]}}
+        return {"backbone": "deepfm", "embedding": embedding, "mlp": {"layers": [64, 32]}}
+
+    return model
+
+
+ESAPN = Family(
+    name="esapn",
+    description="ESAPN dynamic embedding sizes (SIGIR'20)",
+    setup=(
+        "DeepFM, MLP 64-32, Adam 2e-3, batch 1024, up to 10 epochs (patience 2); other fields "
+        "at width 16. full: the dynamic fields (MovieLens: user_id, item_id; synthetic: C5, "
+        "C6, the two largest, sharing a planted interaction) as plain 128-wide tables; "
+        "ESAPN: the `esapn` strategy (candidates 2, 4, 8, 16, 64, 128; one search pass, "
+        "T = 5), the final sizes retrained from scratch; smallest: those fields at width 2."
+    ),
+    datasets=["movielens-100k", "synthetic"],
+    train={"lr": 2.0e-3, "batch_size": 1024, "epochs": 10, "patience": 2},
+    data_options={"synthetic": {"categorical": 6, "numerical": 2, "max_vocab": 5_000}},
+    rows=[
+        Row("full", "full", "random", _esapn(128)),
+        Row("esapn", "ESAPN", "esapn", _esapn(None)),
+        Row("smallest", "smallest", "random", _esapn(2)),
+    ],
+    reference=_fixed("full"),
+    extra={"train s": _train_seconds},
+    claims=lambda rows: _share_claim(
+        "Claim (same or better quality with 40-90% less memory)", rows, "esapn", "full"
+    ),
+)
+
+# --------------------------------------------------------------------------- AutoCTR
+
+_DAG_SPACE = {
+    "count": {"int": [2, 5]},
+    "types": ["mlp", "dot", "fm", "cross", "efc"],
+    "max_inputs": 3,
+    "width": {"choice": [64, 128, 256]},
+    "layers": {"int": [1, 3]},
+    "fields": {"choice": [4, 8]},
+}
+_DAG = {"backbone": "blocks", "embedding": {"dim": 16}, "blocks": _DAG_SPACE}
+_TWO_OBJECTIVES = [
+    {"metric": "auc", "direction": "maximize"},
+    {"metric": "params", "direction": "minimize"},
+]
+
+
+def _autoctr_claims(rows: Mapping[str, Any]) -> list[str]:
+    best = max(("deepfm", "dcn"), key=lambda k: mean_std(_auc(rows[k]))[0])
+    auto = rows["autoctr"]
+    ok = mean_std(_auc(auto))[0] >= mean_std(_auc(rows[best]))[0]
+    return [
+        f"- AutoCTR - best hand-designed ({rows[best].row.label}): {_delta(auto, rows[best])}. "
+        f"Claim (a searched DAG at least as good as the hand-designed models): "
+        f"{_verdict(ok)}.",
+        f"- AutoCTR - random DAGs at the same budget: {_delta(auto, rows['random'])}.",
+    ]
+
+
+AUTOCTR = Family(
+    name="autoctr",
+    description="AutoCTR (KDD'20): DAGs of virtual blocks searched by evolution",
+    setup=(
+        "Width 16, Adam 1e-3, batch 1024, up to 10 epochs (patience 2). DeepFM (MLP 256-128) "
+        "and DCN (3 cross layers, MLP 256-128) as designed by hand; the DAG space: 2 to 5 "
+        "blocks of mlp, dot, fm, cross or efc, each reading 1 to 3 of the raw inputs and "
+        "earlier blocks, mlp width {64, 128, 256} and 1 to 3 layers, efc 4 or 8 fields. "
+        "Random: 12 random DAGs; AutoCTR: `evolution` with AutoCTR's mutation (population "
+        "4, 12 trials), objectives validation AUC and parameters; each search's DAG of best "
+        "validation AUC is the row's model. params: all trainable weights."
+    ),
+    datasets=["movielens-100k", "adult", "synthetic"],
+    train={"lr": 1.0e-3, "batch_size": 1024, "epochs": 10, "patience": 2},
+    data_options={"synthetic": {"categorical": 10, "numerical": 3, "max_vocab": 20_000}},
+    rows=[
+        Row(
+            "deepfm",
+            "DeepFM",
+            "random",
+            {"backbone": "deepfm", "embedding": {"dim": 16}, "mlp": {"layers": [256, 128]}},
+        ),
+        Row(
+            "dcn",
+            "DCN",
+            "random",
+            {
+                "backbone": "dcn",
+                "embedding": {"dim": 16},
+                "mlp": {"layers": [256, 128]},
+                "cross": {"layers": 3},
+            },
+        ),
+        Row("random", "Random DAG (12 trials)", "random", _DAG, trials=12),
+        Row(
+            "autoctr",
+            "AutoCTR (12 trials)",
+            "evolution",
+            _DAG,
+            trials=12,
+            options={"population_size": 4},
+            objectives=_TWO_OBJECTIVES,
+        ),
+    ],  # fmt: skip
+    reference=lambda row, rows: "deepfm",
+    extra={"params": _params},
+    claims=_autoctr_claims,
+)
+
+FAMILIES: dict[str, Family] = {
+    f.name: f for f in (EMBEDDING, INTERACTION, NUMERICAL, NIS, ESAPN, AUTOCTR)
+}
