@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 from rich.console import Console
+from rich.markup import escape
 
 from searchengine.errors import SearchEngineError
 
@@ -85,7 +86,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     if report.pngs:
         console.print(f"figures: {report.pngs[0].parent}")
     for note in report.notes:
-        console.print(f"  left out: {note}", highlight=False)
+        console.print(f"  left out: {escape(note)}", highlight=False)
     return 0
 
 

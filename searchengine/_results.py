@@ -11,12 +11,15 @@ from typing import Any
 
 import numpy as np
 import optuna
+import yaml
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from searchengine.errors import SearchEngineError
 from searchengine.searchspace import SearchSpace, Spec
+from searchengine.searchspace.architecture import SCHEMA_COMMENT
 
 __all__ = [
     "HYPERVOLUME_ATTR",
@@ -164,8 +167,20 @@ def write(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "result.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     if best and summary["best"][0]["architecture"] is not None:
-        (out_dir / "best.yaml").write_text(space.of_trial(best[0]).to_yaml())
+        (out_dir / "best.yaml").write_text(best_yaml(space.of_trial(best[0])))
     return summary
+
+
+def best_yaml(arch: Any) -> str:
+    """``best.yaml``: the concrete spec of the best trial, named ``<name>-best`` (and without
+    the search's study name), so that running it evaluates it once in its own run folder
+    and study instead of reopening the finished search."""
+    data = arch.to_dict()
+    data["name"] = f"{data.get('name', 'search')}-best"
+    if isinstance(data.get("search"), dict):
+        data["search"].pop("study", None)
+    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+    return f"{SCHEMA_COMMENT}\n{body}"
 
 
 def _fmt(value: Any) -> str:
@@ -174,6 +189,10 @@ def _fmt(value: Any) -> str:
             return "nan"
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4f}"
     return "" if value is None else str(value)
+
+
+#: Members of a Pareto set the terminal table shows (result.json holds them all).
+_SHOWN = 30
 
 
 def print_summary(summary: dict[str, Any], out_dir: Path, console: Console | None = None) -> None:
@@ -199,7 +218,10 @@ def print_summary(summary: dict[str, Any], out_dir: Path, console: Console | Non
     ]
     for header, _, _ in extra:
         table.add_column(header, justify="right")
-    for entry in summary["best"][:20]:
+    shown = summary["best"][:_SHOWN]
+    if len(summary["best"]) > _SHOWN:
+        table.caption = f"the first {_SHOWN} of {len(summary['best'])}; all in result.json"
+    for entry in shown:
         table.add_row(
             str(entry["number"]),
             *(_fmt(entry["values"][m]) for m in metrics),
@@ -219,5 +241,5 @@ def print_summary(summary: dict[str, Any], out_dir: Path, console: Console | Non
     console.print(", ".join(f"{n} {k}" for k, n in counts.items() if n))
     reasons = Counter(f["reason"].split(":")[0] for f in summary["failures"] if f["reason"])
     for reason, n in reasons.most_common(5):
-        console.print(f"  {n} x {reason}")
+        console.print(f"  {n} x {escape(reason)}")
     console.print(f"results: {out_dir / 'result.json'}")

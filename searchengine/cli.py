@@ -322,7 +322,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _configure_logging(args.verbose)
         return int(_COMMANDS[args.command](args, console))
     except SearchEngineError as exc:
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+        err.print(
+            f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True
+        )
         return EXIT_INPUT
     except KeyboardInterrupt:
         err.print("interrupted")

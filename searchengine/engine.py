@@ -204,7 +204,9 @@ class Session:
             trial.set_user_attr("test_metrics", result.test_metrics)
         if result.history:
             trial.set_user_attr("history", result.history)
-        self._set_constraints(trial, result.metrics, done, final=True)
+        over = self._set_constraints(trial, result.metrics, done, final=True)
+        if over:  # trained and recorded, but never "best": say why
+            trial.set_user_attr("infeasible_reason", "over constraint: " + "; ".join(over))
         bad = [m for m, v in zip(self.objectives, values, strict=True) if not math.isfinite(v)]
         if bad:
             raise CandidateError(f"non-finite {', '.join(bad)}")

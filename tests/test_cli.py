@@ -46,7 +46,8 @@ def cli(
     )
 
 
-def test_run_end_to_end_and_rerun_best(tmp_path: Path, capsys) -> None:
+def test_run_end_to_end_and_rerun_best(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
     spec = write(tmp_path, TINY)
     out = tmp_path / "run"
     assert main(["run", str(spec), "--out", str(out), "-q"]) == 0
@@ -60,9 +61,16 @@ def test_run_end_to_end_and_rerun_best(tmp_path: Path, capsys) -> None:
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{out / 'study.db'}")
     assert len(study.trials) == 3
     assert study.trials[0].intermediate_values  # validation AUC reported per epoch
-    # best.yaml is a concrete spec: running it is one trial with the same architecture
-    assert main(["run", str(out / "best.yaml"), "--out", str(tmp_path / "best"), "-q"]) == 0
-    again = json.loads((tmp_path / "best" / "result.json").read_text())["best"][0]
+    # best.yaml is a concrete spec named tiny-best: running it, from where the search ran,
+    # is one trial of the same architecture in its own folder, the search left as it was
+    text = (out / "best.yaml").read_text()
+    assert "name: tiny-best" in text
+    assert main(["run", str(out / "best.yaml"), "-q"]) == 0
+    again = json.loads((Path("runs") / "tiny-best" / "result.json").read_text())["best"][0]
+    assert (
+        len(optuna.load_study(study_name="tiny", storage=f"sqlite:///{out / 'study.db'}").trials)
+        == 3
+    )
     assert again["architecture"]["model"] == best["architecture"]["model"]
     assert again["values"]["auc"] == pytest.approx(best["values"]["auc"], abs=1e-6)
 
@@ -82,6 +90,25 @@ def test_bad_spec_exits_2_without_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     assert "train.epochs: expected a positive integer, got -2" in done.stderr
     assert "model.backbon: unknown key 'backbon'; did you mean 'backbone'?" in done.stderr
+
+
+def test_every_kind_of_error_is_reported_at_once_with_brackets_intact(
+    tmp_path: Path, capsys
+) -> None:
+    bad = (
+        "name: bad\ndata: {dataset: adlut}\nmodel: {backbone: deepfmm, embedding: {dim: -4}}\n"
+        "train: {lr: {float: [1.0, 0.1]}, weight_decay: {float: [1.0]}}\nobjectives: [{metric: acu}]\nsearch: {strategy: tpee}\n"
+    )
+    assert main(["validate", str(write(tmp_path, bad))]) == 2
+    err = capsys.readouterr().err
+    assert "model.embedding.dim: expected a positive integer, got -4" in err
+    assert "train.lr: `low <= high` must hold, got low=1.0, high=0.1" in err
+    assert "data.dataset: unknown dataset 'adlut'; did you mean 'adult'?" in err
+    assert "model.backbone: unknown backbone 'deepfmm'; did you mean 'deepfm'?" in err
+    assert "search.strategy: unknown strategy 'tpee'; did you mean 'tpe'?" in err
+    assert "objectives[0].metric: unknown metric 'acu'; did you mean 'auc'?" in err
+    assert "(choices: blocks, dcn, deepfm, fm, fwfm, wide_deep)" in err
+    assert "train.weight_decay.float: expected [low, high]" in err  # rich kept the brackets
 
 
 def test_bad_override_and_flags_exit_2(tmp_path: Path, capsys) -> None:

@@ -10,7 +10,10 @@ trial that has them) and is left out when the study has no such data. What each 
 * ``gates``: user attr ``gate_weights``: ``{"a,b": |alpha|}`` (learned, AutoFIS); else
   params ``model.interactions.gate[a,b]`` (kept 1 / dropped 0).
 * ``groups``: user attr ``groups``: ``{"2": [["a", "b"], ...], "3": [...]}``, the field
-  sets chosen for each interaction order (AutoGroup).
+  sets chosen for each interaction order (AutoGroup); else the sets of the trial's
+  architecture (``model.interactions.groups``, any strategy).
+* ``multisize``: the trial's ``model.embedding.multisize`` sizes (NIS): each field's width
+  per frequency bucket against the bucket's mean train rows per id.
 * ``dag``: user attr ``dag``: ``{"nodes": [{"id": "b1", "label": "mlp 64"}, ...],
   "edges": [["input", "b1"], ...]}`` (AutoCTR).
 """
@@ -37,6 +40,8 @@ __all__ = [
     "gate_figure",
     "groups_data",
     "groups_figure",
+    "multisize_data",
+    "multisize_figure",
 ]
 
 DIM_PREFIX, GATE_PREFIX = "model.embedding.dim[", "model.interactions.gate["
@@ -97,6 +102,10 @@ def dims_figure(data: DimsData) -> go.Figure:
     return fig
 
 
+#: Above this many points a scatter plot is drawn with WebGL instead of SVG.
+_SVG_POINTS = 20_000
+
+
 @dataclass
 class EntityData:
     trial: int
@@ -117,8 +126,10 @@ def entity_data(ctx: ReportContext) -> EntityData | None:
 
 def entity_figure(data: EntityData) -> go.Figure:
     fig = go.Figure()
+    points = sum(len(counts) for counts, _ in data.fields.values())
+    trace = go.Scattergl if points > _SVG_POINTS else go.Scatter  # WebGL for very many ids
     for name, (counts, sizes) in data.fields.items():
-        fig.add_trace(go.Scattergl(x=counts, y=sizes, mode="markers", name=name))
+        fig.add_trace(trace(x=counts, y=sizes, mode="markers", name=name))
     fig.update_xaxes(type="log", title_text="train rows of the entity (log)")
     fig.update_layout(
         title=f"Embedding size per entity against its frequency (trial {data.trial})",
@@ -192,7 +203,12 @@ class GroupsData:
 def groups_data(ctx: ReportContext) -> GroupsData | None:
     found = ctx.trial_attr("groups")
     if found is None or not isinstance(found[1], dict):
-        return None
+        trial = ctx.chosen
+        arch = ctx.architecture(trial) if trial is not None else None
+        groups = arch.model.interactions.groups if arch is not None else None
+        if trial is None or groups is None or groups.members is None:
+            return None
+        found = (trial, {str(p): sets for p, sets in sorted(groups.members.items())})
     orders = {
         str(order): [[str(f) for f in s] for s in sets]
         for order, sets in found[1].items()
@@ -211,6 +227,51 @@ def groups_figure(data: GroupsData) -> go.Figure:
         title=f"Feature sets per interaction order (trial {data.trial})",
         height=max(360, 28 * len(rows) + 200),
         yaxis={"autorange": "reversed"},
+    )
+    return fig
+
+
+@dataclass
+class MultiSizeData:
+    trial: int
+    chunk: int
+    fields: dict[str, tuple[list[int], list[float]]]  # field -> (blocks, mean rows per id)
+
+
+def multisize_data(ctx: ReportContext) -> MultiSizeData | None:
+    trial = ctx.chosen
+    arch = ctx.architecture(trial) if trial is not None else None
+    multisize = arch.model.embedding.multisize if arch is not None else None
+    schema = ctx.schema
+    if trial is None or multisize is None or multisize.sizes is None or schema is None:
+        return None
+    from searchengine.models.embedding.multisize import bucket_of_ids
+
+    fields = {}
+    for name, blocks in multisize.sizes.items():
+        if name not in schema.names:
+            continue
+        info = schema.field(name)
+        counts = np.asarray(info.counts if info.counts is not None else np.ones(info.vocab_size))
+        bucket = bucket_of_ids(info.counts, info.vocab_size, multisize.buckets)
+        rows = [float(counts[bucket == b].mean()) if (bucket == b).any() else 0.0
+                for b in range(multisize.buckets)]  # fmt: skip
+        fields[name] = (list(blocks), rows)
+    return MultiSizeData(trial.number, multisize.chunk, fields) if fields else None
+
+
+def multisize_figure(data: MultiSizeData) -> go.Figure:
+    fig = go.Figure()
+    for name, (blocks, rows) in data.fields.items():
+        widths = [b * data.chunk for b in blocks]
+        labels = [f"bucket {i}" for i in range(len(rows))]
+        fig.add_trace(go.Scatter(x=rows, y=widths, name=name, mode="lines+markers", text=labels))
+    fig.update_xaxes(type="log", title_text="mean train rows per id of the bucket (log)")
+    fig.update_layout(
+        title=f"Multi-size embedding width per frequency bucket (trial {data.trial}; 0: one "
+        "shared vector)",
+        yaxis_title="width (blocks x chunk)",
+        height=460,
     )
     return fig
 

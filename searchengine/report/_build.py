@@ -54,8 +54,10 @@ FIGURES: list[FigureKind] = [
                _arch.entity_data, _arch.entity_figure),
     FigureKind("gates", "Interaction gates", "trial user attr `gate_weights`, else params "
                "`model.interactions.gate[a,b]`", _arch.gate_data, _arch.gate_figure),
-    FigureKind("groups", "Feature sets per order", "trial user attr `groups`",
-               _arch.groups_data, _arch.groups_figure),
+    FigureKind("multisize", "Multi-size embeddings", "the trial's `model.embedding.multisize`"
+               " sizes; the data schema", _arch.multisize_data, _arch.multisize_figure),
+    FigureKind("groups", "Feature sets per order", "trial user attr `groups`, else the "
+               "trial's `model.interactions.groups`", _arch.groups_data, _arch.groups_figure),
     FigureKind("dag", "Architecture DAG", "trial user attr `dag`",
                _arch.dag_data, _arch.dag_figure),
 ]  # fmt: skip

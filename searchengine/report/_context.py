@@ -98,6 +98,19 @@ class ReportContext:
                 return t, t.user_attrs[name]
         return None
 
+    def architecture(self, trial: FrozenTrial) -> Any:
+        """The Architecture a trial was evaluated with, or None (no spec, or a spec the
+        trial's parameters no longer fit)."""
+        if self.spec is None or self.spec.is_generic:
+            return None
+        from searchengine.searchspace import SearchSpace
+
+        try:
+            return SearchSpace.from_spec(self.spec).of_trial(trial)
+        except SearchEngineError as exc:
+            self.notes.append(f"trial {trial.number}'s architecture: {exc}")
+            return None
+
     @cached_property
     def schema(self) -> Any:
         """The encoded data's schema (vocabulary sizes, train counts), or None."""

@@ -11,7 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from searchengine.report._arch import DimsData, GateData
+from searchengine.report._arch import (
+    DagData,
+    DimsData,
+    EntityData,
+    GateData,
+    GroupsData,
+    MultiSizeData,
+)
 from searchengine.report._search import HistoryData, HypervolumeData, ImportanceData, ParetoData
 
 __all__ = ["PNG_RENDERERS"]
@@ -128,6 +135,65 @@ def gates_png(data: GateData, path: Path) -> None:
     _save(fig, path)
 
 
+def entity_png(data: EntityData, path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    for name, (counts, sizes) in data.fields.items():
+        ax.scatter(np.maximum(counts, 0.5), sizes, s=6, alpha=0.5, label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("train rows of the entity")
+    ax.set_ylabel("embedding size")
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title(f"Embedding size per entity (trial {data.trial})")
+    _save(fig, path)
+
+
+def multisize_png(data: MultiSizeData, path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    for name, (blocks, rows) in data.fields.items():
+        ax.plot(np.maximum(rows, 1e-3), [b * data.chunk for b in blocks], marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("mean train rows per id of the bucket")
+    ax.set_ylabel("width (blocks x chunk)")
+    ax.legend(loc="best", fontsize=7)
+    ax.set_title(f"Multi-size embedding width per bucket (trial {data.trial})")
+    _save(fig, path)
+
+
+def groups_png(data: GroupsData, path: Path) -> None:
+    plt = _pyplot()
+    fields = sorted({f for sets in data.orders.values() for s in sets for f in s})
+    rows = [(o, i) for o, sets in data.orders.items() for i in range(len(sets))]
+    z = np.array([[f in data.orders[o][i] for f in fields] for o, i in rows], dtype=float)
+    fig, ax = plt.subplots(figsize=(2 + 0.35 * max(len(fields), 1), 1.5 + 0.35 * len(rows)))
+    ax.imshow(z.reshape(len(rows), len(fields)), cmap="Greens", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(fields)), fields, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(rows)), [f"order {o}, set {i + 1}" for o, i in rows], fontsize=7)
+    ax.set_title(f"Feature sets per order (trial {data.trial})")
+    _save(fig, path)
+
+
+def dag_png(data: DagData, path: Path) -> None:
+    import networkx as nx
+
+    plt = _pyplot()
+    graph = nx.DiGraph()
+    for node in data.nodes:
+        graph.add_node(str(node["id"]), label=str(node.get("label", node["id"])))
+    graph.add_edges_from(data.edges)
+    for layer, names in enumerate(nx.topological_generations(graph)):
+        for name in names:
+            graph.nodes[name]["layer"] = layer
+    pos = nx.multipartite_layout(graph, subset_key="layer")
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    nx.draw_networkx(graph, pos, ax=ax, labels=nx.get_node_attributes(graph, "label"),
+                     node_color="#cfe2f3", node_size=900, font_size=7, arrows=True)  # fmt: skip
+    ax.set_axis_off()
+    ax.set_title(f"Architecture DAG (trial {data.trial})")
+    _save(fig, path)
+
+
 #: Figure key -> PNG renderer, for the main figures.
 PNG_RENDERERS = {
     "history": history_png,
@@ -135,5 +201,9 @@ PNG_RENDERERS = {
     "hypervolume": hypervolume_png,
     "importances": importance_png,
     "dims": dims_png,
+    "entity_sizes": entity_png,
+    "multisize": multisize_png,
     "gates": gates_png,
+    "groups": groups_png,
+    "dag": dag_png,
 }

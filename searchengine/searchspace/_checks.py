@@ -201,3 +201,64 @@ def _check_flops(c: _Compiler) -> None:
             f"`flops` is counted by backbone(s) {', '.join(counting)} only, "
             f"not by {', '.join(lacking)}",
         )
+
+
+def raw_name_issues(data: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """The registered names of a spec that failed validation, checked on its raw data.
+
+    When pydantic rejects a spec, the compiler's name checks never run; these repeat the
+    ones that need no valid spec (dataset, backbone, strategy, metrics), with the same
+    messages, so one report holds every problem of the file.
+    """
+    from searchengine.data import DATASETS
+    from searchengine.evaluation import metric_names
+    from searchengine.models import BACKBONES
+    from searchengine.strategies import resolve_strategy
+
+    out: list[tuple[tuple[Any, ...], str]] = []
+
+    def section(key: str) -> Mapping[str, Any]:
+        value = data.get(key)
+        return value if isinstance(value, Mapping) else {}
+
+    dataset = section("data").get("dataset")
+    if isinstance(dataset, str) and dataset not in DATASETS:
+        out.append(
+            (("data", "dataset"), str(UnknownNameError("dataset", dataset, DATASETS.names())))
+        )
+    backbone = section("model").get("backbone")
+    known = BACKBONES.names()
+    choices = backbone.get("choice") if isinstance(backbone, Mapping) else None
+    candidates = (
+        [((), backbone)] if isinstance(backbone, str)
+        else [(("choice", i), v) for i, v in enumerate(choices)] if isinstance(choices, list)
+        else []
+    )  # fmt: skip
+    for rel, value in candidates:
+        if isinstance(value, str) and value not in known:
+            out.append(
+                (("model", "backbone", *rel),
+                 f"unknown backbone {value!r}{did_you_mean(value, known)} "
+                 f"(choices: {', '.join(known)})")
+            )  # fmt: skip
+    strategy = section("search").get("strategy")
+    if isinstance(strategy, str):
+        try:
+            resolve_strategy(strategy)
+        except SearchEngineError as exc:
+            out.append((("search", "strategy"), str(exc)))
+    if "evaluator" not in data:
+        metrics = metric_names()
+        for key in ("objectives", "constraints"):
+            items = data.get(key)
+            for i, item in enumerate(items if isinstance(items, list) else []):
+                metric = item.get("metric") if isinstance(item, Mapping) else None
+                if isinstance(metric, str) and metric not in metrics:
+                    choices_text = (
+                        f" (choices: {', '.join(metrics)})" if key == "objectives" else ""
+                    )
+                    out.append(
+                        ((key, i, "metric"),
+                         f"unknown metric {metric!r}{did_you_mean(metric, metrics)}{choices_text}")
+                    )  # fmt: skip
+    return out

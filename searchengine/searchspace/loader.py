@@ -108,6 +108,14 @@ def parse_spec(
         spec = Spec.model_validate(data)
     except ValidationError as exc:
         issues += [source.issue(*_describe(err, data)) for err in exc.errors()]
+        from searchengine.searchspace._checks import raw_name_issues
+
+        reported = {issue.path for issue in issues}
+        issues += [
+            source.issue(loc, message)
+            for loc, message in raw_name_issues(data)
+            if format_path(loc) not in reported
+        ]
         raise source.error(issues) from None
     if issues:
         raise source.error(issues)

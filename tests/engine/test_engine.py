@@ -79,6 +79,9 @@ def test_constraints_mark_infeasible_trials(tmp_path: Path) -> None:
         assert t.state == TrialState.COMPLETE
         violation = t.constraints["size<=20"]
         assert violation == pytest.approx(t.user_attrs["metrics"]["size"] - 20)
+        size = t.user_attrs["metrics"]["size"]
+        reason = t.user_attrs.get("infeasible_reason")
+        assert reason == (f"over constraint: size={size:g} (size<=20)" if violation > 0 else None)
     best = result.best[0]
     assert best.user_attrs["metrics"]["size"] <= 20
     assert result.summary["trials"]["infeasible"] == sum(

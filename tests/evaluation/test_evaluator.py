@@ -104,6 +104,24 @@ def test_pruner_prunes_weak_candidates(tmp_path) -> None:
     )
 
 
+def test_hyperband_pruner_stops_candidates_at_its_rungs(tmp_path) -> None:
+    text = (
+        TINY.replace("lr: 5.0e-3", "lr: {float: [1.0e-6, 1.0e-1], log: true}").replace(
+            "epochs: 3, patience: 1", "epochs: 4, patience: 4"
+        )
+        + "search: {strategy: random, pruner: hyperband, seed: 1}\n"
+    )
+    result = run(parse_spec(text), trials=8, out=tmp_path, progress=False)
+    pruner = result.study.pruner
+    assert isinstance(pruner, optuna.pruners.HyperbandPruner)
+    trials = result.study.trials
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert pruned and any(t.state == TrialState.COMPLETE for t in trials)
+    for t in pruned:  # stopped at the epoch it last reported, a rung of its bracket
+        last = max(t.intermediate_values)
+        assert t.user_attrs["prune_reason"].startswith(f"pruned at epoch {last} ")
+
+
 def test_static_constraint_prunes_without_training(tmp_path) -> None:
     text = TINY.replace("dim: 4", "dim: {choice: [2, 32]}") + (
         "constraints: [{metric: embedding_params, max: 20000}]\n"

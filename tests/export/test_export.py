@@ -23,7 +23,7 @@ from searchengine.evaluation.metrics import auc
 from searchengine.evaluation.trainer import predict
 from searchengine.exporting import CorruptExportError, export_trial, load_exported
 from searchengine.searchspace import SearchSpace
-from tests.export.conftest import Exported
+from tests.export.conftest import ADULT, Exported
 
 
 def raw_test_rows(spec) -> tuple[pd.DataFrame, np.ndarray]:
@@ -188,3 +188,26 @@ def test_a_generic_search_has_no_model_to_export(tmp_path: Path) -> None:
     )
     with pytest.raises(searchengine.SearchEngineError, match="has no searchengine spec"):
         export_trial(None, tmp_path / "out", storage=other)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"backbone": "blocks", "embedding": {"dim": 4},
+         "blocks": {"count": 3, "types": ["mlp", "dot", "fm", "cross", "efc"], "width": 8}},
+        {"backbone": "deepfm", "embedding": {"dim": 4}, "mlp": {"layers": [8]},
+         "interactions": {"groups": {"orders": [2, 3], "sets": 2}}},
+        {"backbone": "deepfm", "embedding": {"dim": 4, "numerical": {
+            "choice": ["scalar", "bucket", "autodis"], "per": "field"}}, "mlp": {"layers": [8]}},
+    ],
+    ids=["blocks", "groups", "numerical"],
+)  # fmt: skip
+def test_searched_architectures_export_and_predict_alike(model: dict, tmp_path: Path) -> None:
+    spec = dict(ADULT, name="adult-arch", model=model, constraints=[])
+    spec["search"] = {"strategy": "random", "trials": 2, "seed": 1}
+    searchengine.run(parse_spec(spec), out=tmp_path / "run", progress=False)
+    assert main(["export", str(tmp_path / "run"), "-o", str(tmp_path / "model")]) == 0
+    manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
+    rows, labels = raw_test_rows(parse_spec(spec))
+    scores = load_exported(tmp_path / "model").predict(rows)
+    assert auc(labels, scores) == pytest.approx(manifest["search_test_metrics"]["auc"], abs=1e-5)

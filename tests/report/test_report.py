@@ -115,7 +115,26 @@ def test_hook_attributes_feed_their_figures(tmp_path: Path) -> None:
     html = report.html.read_text()
     assert "learned |alpha|" in html and "mlp 64" in html and "order 3, set 1" in html
     assert "boom" in html and "3.5" in html  # failure reasons; search cost
-    assert (tmp_path / "hooks_figures" / "gates.png").exists()
+    for key in report.figures:  # every main figure has its PNG too
+        assert (tmp_path / "hooks_figures" / f"{key}.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_groups_and_multisize_of_black_box_trials_are_drawn(tmp_path: Path) -> None:
+    groups = {"orders": [2, 3], "sets": 2}
+    model = {"backbone": "fm", "embedding": {"dim": 4}, "interactions": {"groups": groups}}
+    search(tmp_path / "g", tiny_spec("groups", model=model), trials=2)
+    report = build_report(tmp_path / "g")
+    assert (
+        "groups" in report.figures and (tmp_path / "g" / "report_figures" / "groups.png").exists()
+    )
+    assert "order 3, set 2" in report.html.read_text()
+    multisize = {"buckets": 3, "chunk": 2, "chunks": 3}
+    model = {"backbone": "deepfm", "embedding": {"dim": 4, "multisize": multisize},
+             "mlp": {"layers": [8]}}  # fmt: skip
+    search(tmp_path / "m", tiny_spec("multisize", model=model), trials=2)
+    report = build_report(tmp_path / "m", png=False)
+    assert "multisize" in report.figures
+    assert "Multi-size embedding width per frequency bucket" in report.html.read_text()
 
 
 def test_a_study_still_running(tmp_path: Path) -> None:

@@ -62,6 +62,42 @@ def test_pareto_set_is_feasible_and_hypervolume_is_stored(tmp_path: Path) -> Non
     assert f"hypervolume {hv['value']:.6g} (reference point: f1 " in console.export_text()
 
 
+def test_three_objectives_give_a_three_dimensional_front(tmp_path: Path) -> None:
+    spec = parse_spec(
+        {
+            "name": "three",
+            "evaluator": "tests.report.functions:three",
+            "params": {"x": {"float": [0, 1]}, "y": {"float": [0, 1]}},
+            "objectives": [
+                {"metric": "a", "direction": "minimize"},
+                {"metric": "b", "direction": "minimize"},
+                {"metric": "c", "direction": "maximize"},
+            ],
+            "search": {
+                "strategy": "evolution",
+                "trials": 16,
+                "seed": 1,
+                "options": {"population_size": 4},
+            },
+        }  # fmt: skip
+    )
+    result = run(spec, out=tmp_path, progress=False)
+    front = result.summary["best"]
+    assert len(front) >= 2 and len(result.summary["hypervolume"]["reference_point"]) == 3
+    assert [e["values"]["a"] for e in front] == sorted(e["values"]["a"] for e in front)
+    done = result.study.get_trials(states=(TrialState.COMPLETE,))
+    signs = (1, 1, -1)  # all minimized
+    for entry in front:  # nobody dominates a member of the front
+        mine = [s * entry["values"][m] for s, m in zip(signs, "abc", strict=True)]
+        for t in done:
+            other = [s * v for s, v in zip(signs, t.values, strict=True)]
+            assert not (all(o <= v for o, v in zip(other, mine, strict=True)) and other != mine)
+    assert max(t.system_attrs[GENERATION_KEY] for t in done) == 3
+    console = Console(record=True, width=120)
+    _results.print_summary(result.summary, tmp_path, console)
+    assert "Pareto set of three (evolution)" in console.export_text()
+
+
 def test_a_given_reference_point_is_used(tmp_path: Path) -> None:
     text = generic(8).replace("population_size: 4", "population_size: 4, reference_point: [2, 2]")
     summary = run(parse_spec(text), out=tmp_path, progress=False).summary
