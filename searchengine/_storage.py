@@ -228,3 +228,17 @@ _RETRIED = (
 )
 for _name in _RETRIED:
     setattr(RetryingRDBStorage, _name, _retrying(getattr(RDBStorage, _name)))
+
+_record_heartbeat = RetryingRDBStorage.record_heartbeat
+
+
+def _quiet_heartbeat(self: RetryingRDBStorage, trial_id: int) -> None:
+    """The heartbeat thread's beat: a database lost for good ends the beats quietly (the
+    main thread meets the same loss and ends the run with its message)."""
+    try:
+        _record_heartbeat(self, trial_id)
+    except DatabaseLostError:
+        _log.debug("heartbeat of trial %d stopped: the database is lost", trial_id)
+
+
+RetryingRDBStorage.record_heartbeat = _quiet_heartbeat  # type: ignore[method-assign]

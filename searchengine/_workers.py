@@ -6,6 +6,10 @@ Ctrl-C reaches only the parent, which forwards one SIGINT to every worker: each 
 its running trial as interrupted and exits. The parent shows progress from the study and
 writes the results when all workers are done.
 
+A one-shot strategy (differentiable, esapn, rl with weight sharing, fde, mde) trains one
+supernet, so it gets one local worker. Workers on other hosts (``searchengine worker``)
+share its search through a claim: see ``Session.claim_search``.
+
 Local workers share a journal file by default: SQLite serializes writers on one file
 lock and reports "database is locked" under concurrent writes, while Optuna's journal
 storage appends to a log file with a file lock designed for many processes on one host.
@@ -76,6 +80,13 @@ def run_workers(
     if prepare is not None:
         prepare()  # encode once; workers then read the disk cache
     spec_file = _worker_spec(spec, storage, out_dir)
+    workers = settings.workers
+    if strategy.one_shot and len(space):
+        _log.warning(
+            "%s trains one supernet: one worker searches, %d would only wait for it",
+            settings.strategy, workers - 1,
+        )  # fmt: skip
+        workers = 1
     command = [
         sys.executable,
         "-m",
@@ -87,7 +98,7 @@ def run_workers(
     ]
     procs = [
         subprocess.Popen([*command, "--worker-index", str(k)], start_new_session=True)
-        for k in range(settings.workers)
+        for k in range(workers)
     ]
     budget = settings.trials if len(space) else 1
     interrupted = False

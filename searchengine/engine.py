@@ -17,16 +17,19 @@ reason in the trial's user attributes. The study stays consistent whatever happe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import random
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 import optuna
+from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
 from searchengine import _results
@@ -45,6 +48,7 @@ _log = logging.getLogger(__name__)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 SPACE_ATTR, SPEC_ATTR = "searchengine:space", "searchengine:spec"
 SECONDS_ATTR = "searchengine:seconds"
+ONESHOT_ATTR = "searchengine:oneshot"
 Callback = Callable[[optuna.Study, FrozenTrial], None]
 
 
@@ -104,6 +108,7 @@ class Session:
         self.callbacks = list(callbacks)
         self.started = time.monotonic()
         self.objectives = [o.metric for o in spec.objectives]
+        self._held: optuna.Trial | None = None
 
     @property
     def single_objective(self) -> bool:
@@ -137,15 +142,91 @@ class Session:
             return None
         return trial
 
+    @contextlib.contextmanager
+    def claim_search(self, poll: float = 1.0) -> Iterator[bool]:
+        """Hold the study's one-shot search for this worker, for the ``with`` block.
+
+        Yields True when this worker is to search (its :meth:`record` then fills the
+        trial it holds), False when the search is done, the budget or time spent, or it
+        cannot be taken over. The claim is a RUNNING trial marked ``searchengine:oneshot``
+        that sends heartbeats for the whole search (RDB storages): a worker that finds
+        one waits, and takes over once it is done or stale (the dead claimant's trial is
+        then failed and re-queued, and this worker asks for that copy). Of two workers
+        that claim at once, one that sees another's claim yields (its trial is closed as
+        ``surplus``), so at most one searches. Without heartbeats (a journal file), a
+        worker that finds another's claim does not wait for it.
+        """
+        trial = self._claim(poll)
+        if trial is None:
+            yield False
+            return
+        self._held = trial
+        try:
+            with _heartbeat(self.study, trial):
+                yield True
+        except KeyboardInterrupt:
+            self._close_claim(trial, "interrupted", interrupted=True)
+            raise
+        except BaseException as exc:
+            self._close_claim(trial, f"{type(exc).__name__}: {exc}"[:2000])
+            raise
+        else:
+            if self._held is not None:  # the strategy recorded nothing
+                self._close_claim(trial, "the one-shot search recorded no architecture")
+        finally:
+            self._held = None
+
+    def _claim(self, poll: float) -> optuna.Trial | None:
+        from searchengine.strategies.base import DONE_ATTR
+
+        heartbeats = isinstance(self.study._storage, BaseHeartbeat)
+        while True:
+            _fail_stale_trials(self.study)
+            if self.study.user_attrs.get(DONE_ATTR) or self.exhausted():
+                return None
+            if not _holders(self.study):
+                trial = self.next_trial()
+                if trial is None:
+                    return None
+                trial.set_user_attr(ONESHOT_ATTR, True)
+                if not _holders(self.study, besides=trial.number):
+                    return trial
+                self._close_claim(trial, "surplus: another worker claimed the search", True)
+            if not heartbeats:
+                _log.warning("another worker holds this one-shot search; nothing to do here")
+                return None
+            time.sleep(poll * (1.0 + random.random()))
+
+    def _close_claim(self, trial: optuna.Trial, reason: str, surplus: bool = False) -> None:
+        if self.study._storage.get_trial(trial._trial_id).state.is_finished():
+            return  # the evaluation already told it
+        if surplus:
+            trial.set_user_attr("surplus", True)
+        if reason == "interrupted":
+            trial.set_user_attr("interrupted", True)
+        trial.set_user_attr("fail_reason", reason)
+        self.study.tell(trial, state=TrialState.FAIL)
+
     def record(
         self, arch: Architecture, *, user_attrs: dict[str, Any] | None = None
     ) -> FrozenTrial:
         """Evaluate ``arch`` with the common evaluator and record it as one trial.
 
         One-shot strategies put their search cost (seconds, epochs) and learned weights
-        in ``user_attrs``. The trial is created with the architecture's parameters fixed,
-        so no sampler is involved and no other worker can take it.
+        in ``user_attrs``. Inside :meth:`claim_search` the architecture fills the trial
+        this worker holds; otherwise a trial is created with its parameters fixed. Either
+        way no sampler is involved and no other worker can take it.
         """
+        held, self._held = self._held, None
+        if held is not None:
+            storage = self.study._storage
+            distributions = self.space.distributions(arch.values)
+            for name, value in arch.params.items():
+                d = distributions[name]
+                storage.set_trial_param(held._trial_id, name, d.to_internal_repr(value), d)
+            for key, value in (user_attrs or {}).items():
+                held.set_user_attr(key, value)
+            return self.evaluate_trial(held, lambda: arch)
         template = optuna.trial.create_trial(
             state=TrialState.RUNNING,
             params=dict(arch.params),
@@ -234,6 +315,15 @@ class Session:
             if violation > 0:
                 over.append(f"{c.metric}={value:g} ({key})")
         return over
+
+
+def _holders(study: optuna.Study, besides: int | None = None) -> list[int]:
+    """Numbers of the RUNNING trials that hold a one-shot search (but ``besides``)."""
+    return [
+        t.number
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if t.user_attrs.get(ONESHOT_ATTR) and t.number != besides
+    ]
 
 
 def _fail_stale_trials(study: optuna.Study) -> None:
@@ -405,7 +495,9 @@ def run(
     with display:
         try:
             if strategy_obj.one_shot:
-                strategy_obj.search(session)  # type: ignore[attr-defined]
+                with session.claim_search() as mine:
+                    if mine:
+                        strategy_obj.search(session)  # type: ignore[attr-defined]
             else:
                 while (trial := session.next_trial()) is not None:
                     session.evaluate_trial(trial, lambda t=trial: space.sample(t))

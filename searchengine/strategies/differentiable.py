@@ -144,7 +144,7 @@ class DifferentiableStrategy(OneShotStrategy):
         )  # fmt: skip
 
     def search(self, session: Session) -> None:
-        if session.study.user_attrs.get(DONE_ATTR) or session.budget_left() <= 0:
+        if session.study.user_attrs.get(DONE_ATTR):  # the engine's claim holds the budget
             return
         evaluator: Any = session.evaluator
         if getattr(evaluator, "data", None) is None or not hasattr(evaluator, "tensors"):

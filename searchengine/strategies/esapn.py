@@ -104,7 +104,7 @@ class ESAPNStrategy(OneShotStrategy):
             )
 
     def search(self, session: Session) -> None:
-        if session.study.user_attrs.get(DONE_ATTR) or session.budget_left() <= 0:
+        if session.study.user_attrs.get(DONE_ATTR):  # the engine's claim holds the budget
             return
         evaluator: Any = session.evaluator
         if getattr(evaluator, "data", None) is None or not hasattr(evaluator, "build"):

@@ -177,3 +177,96 @@ def complete_in(storage, all_states: bool = False) -> list[optuna.trial.FrozenTr
     except KeyError:
         return []
     return trials if all_states else [t for t in trials if t.state == TrialState.COMPLETE]
+
+
+def test_three_evolution_workers_grow_one_population(tmp_path: Path, pg_url: str) -> None:
+    spec = spec_file(tmp_path, trials=24, extra=", options: {population_size: 4}").read_text()
+    spec = spec.replace("strategy: random", "strategy: evolution, seed: 3")
+    path = tmp_path / "evo.yaml"
+    path.write_text(spec)
+    procs = [worker(path, pg_url, k) for k in range(3)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    trials = load(pg_url).get_trials()
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(done) == 24
+    claims = [
+        (t.system_attrs["evolution:generation"], t.system_attrs["evolution:slot"]) for t in done
+    ]
+    assert len(set(claims)) == 24  # no child of the population evaluated twice
+    assert max(g for g, _ in claims) >= 3
+    for generation in {g for g, _ in claims}:  # within a generation, no parameter set twice
+        params = [
+            tuple(sorted(t.params.items()))
+            for t, c in zip(done, claims, strict=True)
+            if c[0] == generation
+        ]
+        assert len(params) == len(set(params))
+
+
+ONE_SHOT = """\
+name: dist
+data: {dataset: synthetic, rows: 20000, cache: true,
+       options: {categorical: 4, numerical: 1, seed: 4, max_vocab: 200}}
+model: {backbone: fm, embedding: {dim: 4}, interactions: {gate: search}}
+train: {batch_size: 256, epochs: 4, threads: 1}
+search: {strategy: differentiable, trials: 5, heartbeat: 1, grace: 3}
+"""
+
+
+def test_workers_share_one_one_shot_search(tmp_path: Path, pg_url: str) -> None:
+    path = tmp_path / "oneshot.yaml"
+    path.write_text(ONE_SHOT.replace("epochs: 4", "epochs: 1"))
+    procs = [worker(path, pg_url, k) for k in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    study = load(pg_url)
+    trials = study.get_trials()
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(done) == 1 and done[0].user_attrs["search_cost"]["strategy"] == "differentiable"
+    assert study.user_attrs["searchengine:oneshot_done"] is True
+    assert all(t.user_attrs.get("surplus") for t in trials if t.state != TrialState.COMPLETE)
+
+
+def test_a_killed_one_shot_search_is_taken_over(tmp_path: Path, pg_url: str) -> None:
+    path = tmp_path / "oneshot.yaml"
+    path.write_text(ONE_SHOT)
+    victim = worker(path, pg_url, 0)
+
+    def claimed() -> bool:
+        try:
+            trials = load(pg_url).get_trials(deepcopy=False)
+        except Exception:
+            return False
+        return any(t.user_attrs.get("searchengine:oneshot") for t in trials)
+
+    wait_for(claimed)
+    time.sleep(1.0)  # inside the supernet's training
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    survivor = worker(path, pg_url, 1)
+    out, err = survivor.communicate(timeout=300)
+    assert survivor.returncode == 0, err
+    trials = load(pg_url).get_trials()
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    stale = [t for t in trials if t.state == TrialState.FAIL and not t.user_attrs.get("surplus")]
+    assert len(done) == 1 and len(stale) == 1  # the dead claim failed, its retry searched
+    assert done[0].system_attrs.get("failed_trial") == stale[0].number
+
+
+def test_a_database_lost_for_good_ends_the_run_clearly(
+    tmp_path: Path, pg_server, pg_url: str
+) -> None:
+    spec = spec_file(tmp_path, trials=50, extra=", retry_seconds: 3")
+    proc = worker(spec, pg_url, 0, sleep=0.3)
+    wait_for(lambda: len(complete(pg_url)) >= 2)
+    pg_server.stop()
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        pg_server.start()
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err
+    assert "database unreachable" in err and "rerun the same command to resume" in err
+    trials = load(pg_url).get_trials()
+    assert sum(t.state == TrialState.COMPLETE for t in trials) >= 2  # kept

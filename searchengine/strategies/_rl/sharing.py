@@ -129,7 +129,7 @@ def weight_sharing_search(
 ) -> None:
     """Run the weight-sharing search of a session and record its architecture."""
     study = session.study
-    if study.user_attrs.get(DONE_ATTR) or session.budget_left() <= 0:
+    if study.user_attrs.get(DONE_ATTR):  # the engine's claim holds the budget
         return
     evaluator = session.evaluator
     if getattr(evaluator, "data", None) is None or not hasattr(evaluator, "build"):
