@@ -273,7 +273,8 @@ def _cmd_strategies(args: argparse.Namespace, console: Console) -> int:
         table.add_column(column)
     for name, cls in STRATEGIES.items():
         family = "one-shot" if issubclass(cls, OneShotStrategy) else "black-box"
-        table.add_row(name, family, ", ".join(sorted(cls.kinds)), cls.description)
+        decides = cls.decides or "every decision (" + ", ".join(sorted(cls.kinds)) + ")"
+        table.add_row(name, family, decides, cls.description)
     console.print(table)
     return EXIT_OK
 

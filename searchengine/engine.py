@@ -479,6 +479,9 @@ def run(
     if prepare is not None:
         prepare()  # data errors surface before any trial is asked
     budget = settings.trials if len(space) else 1
+    timeout = settings.timeout
+    if timeout is not None:  # like the trial budget, the time budget spans resumes
+        timeout = max(0.0, timeout - float(study.user_attrs.get(SECONDS_ATTR, 0.0)))
     display = Progress(
         study, budget, spec, enabled=progress, log_json=log_json, evaluator=evaluator
     )
@@ -488,7 +491,7 @@ def run(
         study,
         evaluator,
         trials=budget,
-        timeout=settings.timeout,
+        timeout=timeout,
         callbacks=[*callbacks, display.update, strategy_obj.after_trial],
     )
     interrupted = False

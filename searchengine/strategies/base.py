@@ -78,6 +78,9 @@ class Strategy(abc.ABC):  # noqa: B024 - the two families below hold the abstrac
     description: ClassVar[str] = ""
     #: Decision kinds it can search: ``float``, ``int``, ``categorical``.
     kinds: ClassVar[frozenset[str]] = ALL_KINDS
+    #: What it decides, for ``searchengine strategies`` (default: every decision of
+    #: :attr:`kinds`); one-shot strategies name the decisions they decide.
+    decides: ClassVar[str] = ""
     #: The pydantic model of ``search.options``.
     Options: ClassVar[type[BaseModel]] = NoOptions
 

@@ -79,6 +79,7 @@ class FDEStrategy(_Baseline):
 
     name = "fde"
     description = "baseline: every field at the largest candidate width (no search)"
+    decides = "model.embedding.dim (no search); the rest at defaults"
 
     def widths(self, session: Session) -> dict[str, int]:
         return {d.name: _candidates(d)[-1] for d in _dim_decisions(session.space)}
@@ -101,6 +102,7 @@ class MDEStrategy(_Baseline):
 
     name = "mde"
     description = "baseline: widths shrink with field cardinality (mixed dims, no search)"
+    decides = "model.embedding.dim (no search); the rest at defaults"
     Options = MDEOptions
 
     def widths(self, session: Session) -> dict[str, int]:

@@ -115,6 +115,7 @@ class DifferentiableStrategy(OneShotStrategy):
 
     name = "differentiable"
     description = "DARTS-style relaxation: AutoDim widths, AutoFIS gates (GRDA), AutoGroup sets"
+    decides = "widths, gates, groups, numerical methods, block types; the rest at defaults"
     Options = DifferentiableOptions
 
     def _options(self) -> DifferentiableOptions:

@@ -86,6 +86,7 @@ class ESAPNStrategy(OneShotStrategy):
 
     name = "esapn"
     description = "ESAPN: policy networks grow each entity's embedding size while training"
+    decides = "the per-entity sizes of model.embedding.dynamic"
     Options = ESAPNOptions
 
     def searches(self, space: SearchSpace) -> bool:

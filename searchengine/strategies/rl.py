@@ -44,7 +44,9 @@ class RLOptions(BaseModel):
     controller: Literal["lstm", "mlp"] = Field(
         "lstm", description="lstm (NAS-RL/ENAS) or mlp (small spaces) policy."
     )
-    hidden: int = Field(64, ge=4, le=1024, description="The policy's width.")
+    hidden: int | None = Field(
+        None, ge=4, le=1024, description="The policy's width (default: 64 lstm, 16 mlp)."
+    )
     lr: float | None = Field(
         None,
         gt=0.0,
@@ -103,6 +105,7 @@ class RLStrategy(SamplerStrategy):
 
     name = "rl"
     description = "REINFORCE controller (LSTM/MLP), NIS cost reward; weight_sharing: one-shot"
+    decides = "every decision; weight sharing: widths, multi-size blocks, gates"
     Options = RLOptions
 
     @property
@@ -121,7 +124,8 @@ class RLStrategy(SamplerStrategy):
         learner = LearnerSettings(lr, o.entropy_weight, o.baseline_decay)
         weights = tuple(o.objective_weights) if o.objective_weights is not None else None
         return ControllerSettings(
-            o.controller, o.hidden, o.logit_clip, learner, o.batch, o.bins,
+            o.controller, o.hidden or (16 if o.controller == "mlp" else 64), o.logit_clip,
+            learner, o.batch, o.bins,
             o.cost_weight, o.cost_metric, weights,
         )  # fmt: skip
 

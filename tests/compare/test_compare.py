@@ -10,6 +10,7 @@ import optuna
 import pytest
 from scipy import stats
 
+from searchengine import run as run_search
 from searchengine.cli import main
 from searchengine.compare import compare, mean_std, parse_budget, welch_t_test
 from searchengine.errors import SearchEngineError, SpecError
@@ -83,6 +84,39 @@ def test_time_budget_is_enforced(tmp_path: Path, monkeypatch) -> None:
     record = result.records[0]
     assert 2 <= record.trials <= 5  # stops at the first trial that starts after 1 s
     assert record.search_seconds < 1.0 + 0.3 + 1.0
+
+
+def test_a_resumed_time_budget_counts_the_time_already_spent(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SE_TEST_SLEEP", "0.3")
+    searched = spec("sleepy")
+    one = run_search(searched, trials=100, timeout=1.5, out=tmp_path, progress=False)
+    spent = one.study.user_attrs["searchengine:seconds"]
+    first = len(one.study.trials)  # the study objects read one storage: count now
+    assert spent >= 1.5
+    again = run_search(searched, trials=100, timeout=1.5, out=tmp_path, progress=False)
+    assert len(again.study.trials) == first  # nothing left of the budget
+    spent = again.study.user_attrs["searchengine:seconds"]
+    more = run_search(searched, trials=100, timeout=spent + 0.9, out=tmp_path, progress=False)
+    assert len(more.study.trials) > first
+
+
+def test_anytime_curves_are_written_and_one_shot_runs_charged(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SE_TEST_SLEEP", "0.6")
+    one_shot = "tests.engine.functions:SlowOneShot"
+    result = compare(spec("quadratic"), ["random", one_shot], seeds=2, trials=5, out=tmp_path)
+    slow = [r for r in result.records if r.strategy == one_shot]
+    assert [len(r.anytime) for r in slow] == [1, 1]
+    assert all(r.anytime[0][0] >= 0.6 for r in slow)  # its search time is on the time axis
+    assert all(r.search_seconds >= 0.6 for r in slow)
+    for record in result.records[:2]:
+        times = [t for t, _ in record.anytime]
+        values = [v for _, v in record.anytime]
+        assert len(record.anytime) == 5 and times == sorted(times) and times[0] >= 0
+        assert all(b <= a for a, b in zip(values, values[1:], strict=False))  # best so far
+    html = (tmp_path / "compare.html").read_text()
+    assert "Anytime performance" in html and "random (seed 11)" in html
+    saved = json.loads((tmp_path / "compare.json").read_text())
+    assert [r["anytime"] for r in saved["runs"]] == [r.anytime for r in result.records]
 
 
 def test_resume_completes_only_the_missing_runs(tmp_path: Path, monkeypatch) -> None:

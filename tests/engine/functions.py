@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from searchengine.strategies import OneShotStrategy
+
 
 def quadratic(values: dict[str, Any], seed: int) -> dict[str, float]:
     x = float(values["params.x"])
@@ -51,3 +53,16 @@ def interrupt_at(values: dict[str, Any], seed: int) -> dict[str, float]:
     if calls == int(os.environ.get("SE_TEST_INTERRUPT_AT", "0")):
         raise KeyboardInterrupt
     return quadratic(values, seed)
+
+
+class SlowOneShot(OneShotStrategy):
+    """A one-shot plug-in that "searches" for ``$SE_TEST_SLEEP`` seconds, then records the
+    space's defaults."""
+
+    name = "slow_one_shot"
+
+    def search(self, session: Any) -> None:
+        import time
+
+        time.sleep(float(os.environ.get("SE_TEST_SLEEP", "0.5")))
+        session.record(session.space.fixed(session.space.defaults()))

@@ -59,9 +59,10 @@ def toy_study(seed: int, trials: int, storage=None, study_name: str = "toy", **o
     return study, sampler
 
 
+@pytest.mark.parametrize("controller", ["lstm", "mlp"])
 @pytest.mark.parametrize("seed", [1, 2])
-def test_the_controller_learns_the_rewarded_architecture(seed: int) -> None:
-    study, sampler = toy_study(seed, 60)  # 60 trials: 60 updates
+def test_the_controller_learns_the_rewarded_architecture(seed: int, controller: str) -> None:
+    study, sampler = toy_study(seed, 60, controller=controller)  # 60 trials: 60 updates
     best = sampler.most_probable(study)
     assert {k: best[k] for k in TOY_TARGET} == TOY_TARGET
     assert abs(best["params.d"] - 0.8) < 0.25

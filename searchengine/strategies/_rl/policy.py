@@ -63,8 +63,10 @@ class Policy(nn.Module):
     """An autoregressive policy over named categorical decisions.
 
     Args:
-        kind: ``"lstm"`` (an LSTM cell steps over the decisions) or ``"mlp"`` (a two-layer
-            MLP of the sum of the previous decisions' embeddings).
+        kind: ``"lstm"`` (an LSTM cell steps over the decisions, each conditioned on the
+            ones taken) or ``"mlp"`` (a two-layer MLP, shared, of each decision's own
+            learned input gives its logits: a factorized policy, which learns faster on
+            small spaces).
         hidden: the width of the state and of the action embeddings.
         logit_clip: logits are ``c * tanh(logits / c)`` (ENAS), which keeps every action
             possible; None leaves them unbounded.
@@ -85,6 +87,7 @@ class Policy(nn.Module):
             self._build_shared()
         self.heads = nn.ModuleDict()
         self.inputs = nn.ModuleDict()
+        self.positions = nn.ParameterDict()  # mlp: each decision's input
         self.sizes: dict[str, int] = {}
 
     def _build_shared(self) -> None:
@@ -118,6 +121,9 @@ class Policy(nn.Module):
         nn.init.zeros_(head.bias)
         with torch.no_grad():
             embedding.weight.normal_(0.0, 1.0, generator=g)
+        if self.kind == "mlp":
+            position = torch.empty(1, self.hidden).normal_(0.0, 1.0, generator=g)
+            self.positions[_key(name)] = nn.Parameter(position)
         self.heads[_key(name)] = head
         self.inputs[_key(name)] = embedding
         self.sizes[name] = n_actions
@@ -131,7 +137,10 @@ class Policy(nn.Module):
 
     def logits(self, state: State, name: str) -> Tensor:
         """The logits of decision ``name`` in ``state``: ``(n_actions,)``."""
-        h = state[0] if self.kind == "lstm" else self.mlp(state[0])  # (1, H)
+        if self.kind == "lstm":
+            h = state[0]  # (1, H)
+        else:  # the decision's own input: decisions share the MLP, not its input
+            h = self.mlp(state[0] + self.positions[_key(name)])
         raw = self.heads[_key(name)](h)[0]  # (n,)
         if self.logit_clip is None:
             return raw
@@ -139,10 +148,10 @@ class Policy(nn.Module):
 
     def advance(self, state: State, name: str, action: int) -> State:
         """The state after decision ``name`` took ``action``."""
+        if self.kind == "mlp":
+            return state  # factorized: decisions do not condition each other
         x = self.inputs[_key(name)].weight[action].unsqueeze(0)  # (1, H)
-        if self.kind == "lstm":
-            return self.cell(x, (state[0], state[1]))
-        return (state[0] + x,)
+        return self.cell(x, (state[0], state[1]))
 
     def evaluate(self, trajectory: Trajectory) -> tuple[Tensor, Tensor]:
         """The log-probability of a trajectory and the sum of its decisions' entropies."""
