@@ -125,14 +125,18 @@ class Progress:
     ) -> None:
         """An epoch of the running trial finished (the evaluator's listener)."""
         number = getattr(trial, "number", None)
+        phase = getattr(trial, "phase", None)  # a one-shot search's own training
         auc = metrics.get("auc", math.nan)
         if self._bar is not None:
-            label = f"#{number} " if number is not None else ""
-            text = f"{label}epoch {epoch + 1}/{epochs} valid auc {auc:.4f}"
+            label = f"{phase} " if phase else (f"#{number} " if number is not None else "")
+            shown = "valid auc" if "auc" in metrics or not metrics else next(iter(metrics))
+            value = auc if "auc" in metrics or not metrics else next(iter(metrics.values()))
+            text = f"{label}epoch {epoch + 1}/{epochs} {shown} {value:.4f}"
             self._bar.update(self._task, current=text)
         self._emit(
             event="epoch",
             trial=number,
+            **({"phase": phase} if phase else {}),
             epoch=epoch,
             epochs=epochs,
             **{f"valid_{k}": v for k, v in metrics.items()},

@@ -197,6 +197,13 @@ class Session:
                 return None
             time.sleep(poll * (1.0 + random.random()))
 
+    def report_epoch(self, phase: str, epoch: int, epochs: int, metrics: dict[str, float]) -> None:
+        """One-shot strategies: an epoch of their own training (``phase``, e.g.
+        ``supernet``) ended; progress displays and ``--log-json`` show it."""
+        marker = SearchPhase(phase)
+        for listener in getattr(self.evaluator, "listeners", ()):
+            listener(marker, epoch, epochs, metrics)
+
     def _close_claim(self, trial: optuna.Trial, reason: str, surplus: bool = False) -> None:
         if self.study._storage.get_trial(trial._trial_id).state.is_finished():
             return  # the evaluation already told it
@@ -315,6 +322,14 @@ class Session:
             if violation > 0:
                 over.append(f"{c.metric}={value:g} ({key})")
         return over
+
+
+@dataclass(frozen=True)
+class SearchPhase:
+    """What an epoch listener gets for a one-shot search's own training (no trial)."""
+
+    phase: str
+    number: None = None
 
 
 def _holders(study: optuna.Study, besides: int | None = None) -> list[int]:

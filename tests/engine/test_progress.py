@@ -66,3 +66,17 @@ def test_eta_from_the_trials_of_this_run() -> None:
     fake.timeout = 40.0  # type: ignore[misc]
     assert Progress.eta(fake) == 10.0  # type: ignore[arg-type]
     assert _clock(3725) == "1:02:05"
+
+
+def test_a_one_shot_search_reports_its_supernet_epochs(tmp_path: Path) -> None:
+    spec = dict(TINY)
+    spec["model"] = {"backbone": "fm", "embedding": {"dim": 4}, "interactions": {"gate": "search"}}
+    spec["search"] = {"strategy": "differentiable", "options": {"epochs": 2}}
+    stream = io.StringIO()
+    run(parse_spec(spec), out=tmp_path, progress=True, log_json=stream)
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    supernet = [e for e in events if e.get("phase") == "supernet"]
+    assert [(e["epoch"], e["epochs"]) for e in supernet] == [(0, 2), (1, 2)]
+    assert all(e["trial"] is None and 0.0 <= e["valid_auc"] <= 1.0 for e in supernet)
+    retrain = [e for e in events if e["event"] == "epoch" and "phase" not in e]
+    assert retrain and all(e["trial"] == 0 for e in retrain)  # then the derived model trains

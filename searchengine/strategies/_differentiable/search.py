@@ -80,6 +80,7 @@ def train_supernet(
     settings: SearchSettings,
     seed: int,
     should_stop: Callable[[], bool] = lambda: False,
+    on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> SearchOutcome:
     """Train ``net`` by alternating architecture and model steps (module docstring).
 
@@ -160,6 +161,10 @@ def train_supernet(
         history.append({"epoch": epoch, "train_loss": total / max(count, 1), "auc": valid})
         _log.info("supernet epoch %d: train loss %.4f, valid auc %.4f",
                   epoch, history[-1]["train_loss"], valid)  # fmt: skip
+        if on_epoch is not None:
+            on_epoch(
+                epoch, settings.epochs, {"auc": valid, "train_loss": history[-1]["train_loss"]}
+            )
         if valid > best[0]:
             best = valid, epoch
         if should_stop() or (

@@ -209,9 +209,10 @@ class _SupernetRun:
         step = 0
         loss_fn = nn.BCEWithLogitsLoss()
         try:
-            for _ in range(self.epochs):
+            for epoch in range(self.epochs):
                 perm = torch.randperm(train_idx.numel(), generator=self.generator)
                 order = train_idx[perm.to(train_idx.device)]
+                rewarded: list[float] = []
                 for start in range(0, order.numel(), self.batch_size):
                     if self.session.time_left() <= 0:
                         return step
@@ -220,10 +221,17 @@ class _SupernetRun:
                     self._train_step(order[start : start + self.batch_size], loss_fn)
                     step += 1
                     if step > warmup_steps:
-                        pending.append((trajectory, self._outcome(values)))
+                        outcome = self._outcome(values)
+                        pending.append((trajectory, outcome))
+                        if outcome.values is not None:
+                            rewarded.append(outcome.values[0])
                     if len(pending) >= self.settings.batch:
                         self._learn(pending)
                         pending = []
+                batch_metric = float(np.mean(rewarded)) if rewarded else math.nan
+                self.session.report_epoch(
+                    "supernet", epoch, self.epochs, {f"batch_{self.metric}": batch_metric}
+                )
         finally:
             self.supernet.remove()
         return step
