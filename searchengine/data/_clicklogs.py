@@ -78,6 +78,7 @@ class Criteo(_ClickLog):
             header=None,
             names=names,
             dtype=str,
+            categorical=CRITEO_CATEGORICAL,
         )
         frame["label"] = binary_label(frame["label"], str(path), "label")
         return frame
@@ -109,6 +110,7 @@ class Avazu(_ClickLog):
             chunksize=self.options["chunksize"],
             usecols=needed,
             dtype=str,
+            categorical=AVAZU_CATEGORICAL,
         )
         stamp = pd.to_numeric(frame["hour"], errors="coerce")
         when = pd.to_datetime(frame["hour"], format="%y%m%d%H", errors="coerce")

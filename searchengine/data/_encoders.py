@@ -60,6 +60,8 @@ class CategoricalEncoder:
         """Build the vocabulary from the train rows' values."""
         counts = train_values.value_counts(dropna=True, sort=False)
         counts = counts[counts >= self.field.min_count]
+        if isinstance(counts.index.dtype, pd.CategoricalDtype):  # the values, not categories
+            counts.index = pd.Index(np.asarray(counts.index), dtype=counts.index.categories.dtype)
         values = counts.index
         ties = values.to_numpy() if pd.api.types.is_numeric_dtype(values.dtype) else None
         if ties is None or ties.dtype == object:
@@ -78,7 +80,12 @@ class CategoricalEncoder:
     def transform(self, values: pd.Series) -> np.ndarray:
         """Int64 ids of ``values``; :data:`OOV_ID` for anything outside the vocabulary."""
         vocabulary = self._fitted()
-        rank = vocabulary.get_indexer(pd.Index(values))
+        if isinstance(values.dtype, pd.CategoricalDtype):  # look up each category once
+            codes = values.cat.codes.to_numpy()
+            per_category = vocabulary.get_indexer(values.cat.categories)
+            rank = np.where(codes >= 0, per_category[codes], -1)
+        else:
+            rank = vocabulary.get_indexer(pd.Index(values))
         known = rank >= 0
         if self.field.hash_buckets is None:
             return np.where(known, rank + 1, OOV_ID).astype(np.int64)

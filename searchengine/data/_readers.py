@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from searchengine.errors import DataError, did_you_mean
 
@@ -89,10 +90,14 @@ def read_delimited(
     sep: str,
     rows: int | None = None,
     chunksize: int = 200_000,
+    categorical: Sequence[str] = (),
     **kwargs: Any,
 ) -> pd.DataFrame:
     """Read a delimited text file in chunks, stopping after ``rows`` rows.
 
+    The ``categorical`` columns are stored as pandas categories chunk by chunk (an int
+    code per row and each distinct text once), so a click log of tens of millions of
+    rows never holds its categorical values as Python strings all at once.
     Extra keyword arguments go to :func:`pandas.read_csv` (``names``, ``dtype``, ...).
 
     Raises:
@@ -103,13 +108,23 @@ def read_delimited(
     try:
         with pd.read_csv(path, sep=sep, chunksize=chunksize, nrows=rows, **kwargs) as reader:
             for chunk in reader:
+                for name in categorical:  # the chunk's text becomes codes + its categories
+                    if name in chunk.columns:
+                        chunk[name] = chunk[name].astype("category")
                 chunks.append(chunk)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot parse the file: {exc}") from None
     if not chunks:
         raise DataError(f"{path}: the file has no data rows")
     _log.debug("read %s chunk(s) from %s", len(chunks), path)
-    return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+    if len(chunks) == 1:
+        return chunks[0]
+    joined = {name for name in categorical if name in chunks[0].columns}
+    for name in joined:  # one set of categories, so that the chunks concatenate as codes
+        union = union_categoricals([c[name] for c in chunks], sort_categories=False)
+        for chunk in chunks:
+            chunk[name] = pd.Categorical(chunk[name], categories=union.categories)
+    return pd.concat(chunks, ignore_index=True)
 
 
 def read_header(path: Path, *, sep: str, **kwargs: Any) -> list[str]:

@@ -122,6 +122,23 @@ def test_criteo_rows_and_chunks(tmp_path: Path) -> None:
     assert len(load_data(spec)) == 2
 
 
+def test_click_logs_hold_categories_as_codes_whatever_the_chunks(tmp_path: Path) -> None:
+    path = write_criteo(tmp_path / "train.txt")
+    one = {
+        "dataset": "criteo",
+        "path": str(path),
+        "split": {"valid": 0, "test": 0},
+        "cache": False,
+    }
+    frame = DATASETS.get("criteo")(DataSpec(**one, options={"chunksize": 1})).read()
+    assert all(isinstance(frame[f"C{i}"].dtype, pd.CategoricalDtype) for i in range(1, 27))
+    assert not isinstance(frame["I1"].dtype, pd.CategoricalDtype)  # its encoder parses it
+    chunked = load_data(DataSpec(**one, options={"chunksize": 1}))
+    whole = load_data(DataSpec(**one, options={"chunksize": 1000}))
+    assert np.array_equal(chunked.cat, whole.cat) and np.allclose(chunked.num, whole.num)
+    assert chunked.schema.field("C1").vocab_size == whole.schema.field("C1").vocab_size
+
+
 def test_avazu_fixture(tmp_path: Path) -> None:
     path = write_avazu(tmp_path / "train.csv")
     spec = DataSpec(
