@@ -177,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     OUT.mkdir(parents=True, exist_ok=True)
+    from benchmarks._measure import machine
+
+    command = " ".join(["python", "benchmarks/reproduce.py", *(argv or sys.argv[1:])])
+    print(f"Command: `{command}`  \nMachine: {machine()}")
     for name in wanted:
         family = FAMILIES[name]
         datasets = family.datasets if args.datasets == "all" else [
