@@ -224,10 +224,16 @@ _RETRIED = (
     "get_trial_system_attrs",
     "record_heartbeat",
     "_get_stale_trial_ids",
+    # what Optuna's cache layer (_CachedStorage) calls on the storage under it
+    "_create_new_trial",
+    "_get_best_trial_id",
+    "_get_trials",
+    "_set_trial_param",
     "check_trial_is_updatable",
 )
 for _name in _RETRIED:
-    setattr(RetryingRDBStorage, _name, _retrying(getattr(RDBStorage, _name)))
+    if hasattr(RDBStorage, _name):  # the private ones differ between Optuna versions
+        setattr(RetryingRDBStorage, _name, _retrying(getattr(RDBStorage, _name)))
 
 _record_heartbeat = RetryingRDBStorage.record_heartbeat
 
