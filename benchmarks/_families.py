@@ -138,8 +138,8 @@ EMBEDDING = Family(
         "1024, up to 10 epochs (patience 2), objective validation AUC. FDE: every field at 32; "
         "MDE: widths from each field's effective cardinality (alpha 0.3); Random and TPE: 10 "
         "trials each (TPE after 4 random start-up trials); AutoDim: the `differentiable` "
-        "strategy with its defaults (2 supernet epochs, then the derived widths retrained); AutoDim + memory: the same with "
-        "`cost_weight: 0.1` (our extension: 0.1 x the expected embedding parameters over "
+        "strategy with its defaults (2 supernet epochs, then the derived widths retrained); "
+        "AutoDim + memory: the same with `cost_weight: 0.1` (our extension: 0.1 x the expected embedding parameters over "
         "FDE's added to the architecture loss)."
     ),
     datasets=["movielens-100k", "adult", "synthetic"],
@@ -149,8 +149,7 @@ EMBEDDING = Family(
         Row("fde", "FDE", "fde", _DEEPFM),
         Row("mde", "MDE", "mde", _DEEPFM),
         Row("random", "Random (10 trials)", "random", _DEEPFM, trials=10),
-        Row("tpe", "TPE (10 trials)", "tpe", _DEEPFM, trials=10,
-            options={"n_startup_trials": 4}),
+        Row("tpe", "TPE (10 trials)", "tpe", _DEEPFM, trials=10, options={"n_startup_trials": 4}),
         Row("autodim", "AutoDim", "differentiable", _DEEPFM),
         Row(
             "autodim_cost",
