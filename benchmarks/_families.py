@@ -135,12 +135,12 @@ EMBEDDING = Family(
     description="embedding widths in the shape of AutoDim's table (WWW'21)",
     setup=(
         "DeepFM (MLP 64-32), one width per field from {2, 4, 8, 16, 32}, Adam 1e-3, batch "
-        "1024, up to 10 epochs (patience 2), objective validation AUC. FDE: every field at 32; "
-        "MDE: widths from each field's effective cardinality (alpha 0.3); Random and TPE: 10 "
-        "trials each (TPE after 4 random start-up trials); AutoDim: the `differentiable` "
+        "1024, up to 10 epochs (patience 2), objective validation AUC. FDE: every field at "
+        "32; MDE: widths from each field's effective cardinality (alpha 0.3); Random and TPE: "
+        "10 trials each (TPE after 4 random start-up trials); AutoDim: the `differentiable` "
         "strategy with its defaults (2 supernet epochs, then the derived widths retrained); "
-        "AutoDim + memory: the same with `cost_weight: 0.1` (our extension: 0.1 x the expected embedding parameters over "
-        "FDE's added to the architecture loss)."
+        "AutoDim + memory: the same with `cost_weight: 0.1` (our extension: 0.1 x the "
+        "expected embedding parameters over FDE's added to the architecture loss)."
     ),
     datasets=["movielens-100k", "adult", "synthetic"],
     train={"lr": 1.0e-3, "batch_size": 1024, "epochs": 10, "patience": 2},
