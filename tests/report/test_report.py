@@ -169,6 +169,8 @@ def test_report_on_each_strategy(name: str, tmp_path: Path, monkeypatch) -> None
     assert result.summary["trials"]["complete"] >= 1
     report = build_report(tmp_path, png=False)
     assert report.figures[0] == "history" and figure in report.figures
+    if name == "differentiable":  # AutoFIS's learned gates, not kept/dropped
+        assert "gates" in report.figures and "learned |alpha|" in report.html.read_text()
     assert strategy in report.html.read_text()
 
 
