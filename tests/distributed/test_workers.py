@@ -180,7 +180,7 @@ def complete_in(storage, all_states: bool = False) -> list[optuna.trial.FrozenTr
 
 
 def test_three_evolution_workers_grow_one_population(tmp_path: Path, pg_url: str) -> None:
-    spec = spec_file(tmp_path, trials=16, extra=", options: {population_size: 4}").read_text()
+    spec = spec_file(tmp_path, trials=30, extra=", options: {population_size: 6}").read_text()
     spec = spec.replace("strategy: random", "strategy: evolution, seed: 3")
     path = tmp_path / "evo.yaml"
     path.write_text(spec)
@@ -189,11 +189,11 @@ def test_three_evolution_workers_grow_one_population(tmp_path: Path, pg_url: str
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
     trials = load(pg_url).get_trials()
     done = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert len(done) == 16
+    assert len(done) == 30
     claims = [
         (t.system_attrs["evolution:generation"], t.system_attrs["evolution:slot"]) for t in done
     ]
-    assert len(set(claims)) == 16  # no child of the population evaluated twice
+    assert len(set(claims)) == 30  # no child of the population evaluated twice
     assert max(g for g, _ in claims) >= 2  # (workers add children while a generation runs)
     for generation in {g for g, _ in claims}:  # within a generation, no parameter set twice
         params = [
