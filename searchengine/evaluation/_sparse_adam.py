@@ -14,6 +14,7 @@ instead of about 23 ms.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 
 import torch
@@ -25,8 +26,11 @@ __all__ = ["RowSparseAdam"]
 class _RowSums:
     """Sums the rows of uncoalesced sparse gradients ``(V, D)`` per distinct row.
 
-    Tables looked up with the same ids in one step (a model's first-order weights and
-    its field vectors) get gradients with equal indices; their ``unique`` is done once.
+    The sum is one sparse CSR matrix product: the ``(U, n)`` matrix that maps each of the
+    ``n`` looked-up rows to its distinct row, times the ``(n, D)`` values. On CPU it is
+    several times faster than ``index_add_`` (a serial scatter). Tables looked up with
+    the same ids in one step (a model's first-order weights and its field vectors) get
+    gradients with equal indices; their matrix is built once.
     """
 
     def __init__(self) -> None:
@@ -39,12 +43,23 @@ class _RowSums:
         indices, values = grad._indices()[0], grad._values()  # (n,), (n, D)
         last = self._last
         if last is not None and last[0].shape == indices.shape and torch.equal(last[0], indices):
-            rows, inverse = last[1], last[2]
+            rows, summing = last[1], last[2]
         else:
-            rows, inverse = torch.unique(indices, return_inverse=True)  # (U,), (n,)
-            self._last = (indices, rows, inverse)
-        sums = values.new_zeros((rows.numel(), *values.shape[1:]))
-        return rows, sums.index_add_(0, inverse, values)  # (U,), (U, D)
+            ordered, perm = torch.sort(indices)  # (n,), (n,)
+            rows, counts = torch.unique_consecutive(ordered, return_counts=True)  # (U,)
+            crow = counts.new_zeros(rows.numel() + 1)
+            torch.cumsum(counts, 0, out=crow[1:])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "CSR support is in beta"
+                summing = torch.sparse_csr_tensor(
+                    crow, perm, torch.ones_like(perm, dtype=values.dtype),
+                    (rows.numel(), indices.numel()), check_invariants=False,
+                )  # fmt: skip
+            self._last = (indices, rows, summing)
+        if summing.dtype != values.dtype:
+            summing = summing.to(values.dtype)
+        flat = values.reshape(values.shape[0], -1)  # (n, D)
+        return rows, (summing @ flat).reshape(rows.numel(), *values.shape[1:])  # (U, D)
 
 
 class RowSparseAdam(torch.optim.Optimizer):

@@ -166,6 +166,7 @@ class DifferentiableStrategy(OneShotStrategy):
         net = Supernet(
             space, relaxable, evaluator.data.schema,
             Relaxation(gumbel=o.gumbel, seed=seed), gate_init=o.gate_init,
+            sparse=o.order == "first",  # the unrolled step of second order needs dense tables
         )  # fmt: skip
         train = net.full.train
         if train.threads:

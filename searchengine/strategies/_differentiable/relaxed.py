@@ -82,6 +82,7 @@ class RelaxedDims(nn.Module):
             ``model.embedding.dim`` decision for all of them): field -> row key.
         numerical: how numerical fields are embedded at every width.
         relaxation: the shared temperature and noise.
+        sparse: sparse gradients for the candidates' tables.
 
     Attributes:
         logits: ``(R, K)`` architecture weights, a row per searched decision; unused
@@ -98,6 +99,7 @@ class RelaxedDims(nn.Module):
         tied: Mapping[str, str],
         numerical: NumericalConfig,
         relaxation: Relaxation,
+        sparse: bool = False,
     ) -> None:
         super().__init__()
         self.field_names = list(field_names)
@@ -137,7 +139,9 @@ class RelaxedDims(nn.Module):
         self.register_buffer("_rows", torch.tensor([self._row_of[f] for f in self.field_names]))
         for width in sorted({w for c in self.candidates.values() for w in c}):
             members = [f for f in self.field_names if width in self.candidates[f]]
-            table = FieldEmbedding(schema, dict.fromkeys(members, width), numerical=numerical)
+            table = FieldEmbedding(
+                schema, dict.fromkeys(members, width), numerical=numerical, sparse=sparse
+            )
             key = f"d{width}"
             order = table.field_names  # the table's own order (categorical, then numerical)
             self.tables[key] = table

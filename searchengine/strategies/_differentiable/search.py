@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from searchengine.evaluation._sparse_adam import RowSparseAdam
 from searchengine.evaluation.grda import GRDA
 from searchengine.evaluation.metrics import auc
 from searchengine.evaluation.trainer import CandidateError, Tensors, dense_optimizer, predict
@@ -92,7 +93,11 @@ def train_supernet(
     arch = net.architecture_parameters()
     gates = net.gate_parameters()
     weights = net.weight_parameters()
-    w_opt = dense_optimizer(optimizer, weights, lr)
+    tables = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding) and m.sparse}
+    dense = [p for p in weights if id(p) not in tables]
+    optimizers = [dense_optimizer(optimizer, dense, lr)] if dense else []
+    if tables:
+        optimizers.append(RowSparseAdam([p for p in weights if id(p) in tables], lr=lr))
     a_opt = torch.optim.Adam(arch, lr=settings.arch_lr, betas=(0.5, 0.999)) if arch else None
     loss_fn = nn.BCEWithLogitsLoss()
     generator = torch.Generator().manual_seed(seed)
@@ -143,13 +148,15 @@ def train_supernet(
                 a_opt.step()
             net.relaxation.resample()
             loss = loss_of(batch)
-            w_opt.zero_grad(set_to_none=True)
+            for opt in optimizers:
+                opt.zero_grad(set_to_none=True)
             if g_opt is not None:
                 g_opt.zero_grad(set_to_none=True)
             for p in arch:
                 p.grad = None
             loss.backward()
-            w_opt.step()
+            for opt in optimizers:
+                opt.step()
             if g_opt is not None:
                 g_opt.step()
             total += float(loss.detach())

@@ -126,6 +126,8 @@ class Supernet:
         schema: the fields of the data.
         relaxation: the temperature and noise shared by the relaxed modules.
         gate_init: the initial value of the AutoFIS gates.
+        sparse: embedding tables with sparse gradients (the first-order search: only the
+            rows a batch touches are updated, which large vocabularies need).
 
     Attributes:
         model: the relaxed ``CTRModel`` (train it; :meth:`derive` reads it).
@@ -140,15 +142,17 @@ class Supernet:
         relaxation: Relaxation,
         *,
         gate_init: float = 0.6,
+        sparse: bool = False,
     ) -> None:
         self.space, self.relaxable, self.schema = space, relaxable, schema
+        self.sparse = sparse
         self.relaxation = relaxation
         self.base = self._full_values()
         self.full = space.fixed(self.base)
         cls, config = resolve(self.full.model, schema)
         self.common = max([w for c in relaxable.dims.values() for w in c], default=0)
         config = self._supernet_config(config)
-        self.model = CTRModel(cls(schema, config, sparse=False), config.backbone)
+        self.model = CTRModel(cls(schema, config, sparse=sparse), config.backbone)
         self.dims: RelaxedDims | None = None
         self.gates: list[tuple[GatedPairs, list[str]]] = []
         self.groups: RelaxedGroups | None = None
@@ -209,7 +213,7 @@ class Supernet:
                 candidates[f], tied[f] = (int(width),), f"fixed:{f}"
         self.dims = RelaxedDims(
             self.schema, names, candidates, self.common,
-            tied=tied, numerical=numerical, relaxation=self.relaxation,
+            tied=tied, numerical=numerical, relaxation=self.relaxation, sparse=self.sparse,
         )  # fmt: skip
         backbone.embedding = self.dims
 

@@ -1,4 +1,5 @@
-"""GRDA: the dual-averaging update, exact zeros for noise, survival of a real signal."""
+"""The optimizers of searchengine: GRDA (exact zeros for noise, a signal survives) and the
+row-sparse Adam of large embedding tables (the update of torch.optim.SparseAdam)."""
 
 from __future__ import annotations
 
@@ -50,3 +51,20 @@ def test_c_zero_is_sgd_and_bad_arguments_are_refused() -> None:
     table(torch.tensor([1])).sum().backward()
     with pytest.raises(RuntimeError, match="sparse"):
         GRDA(table.parameters()).step()
+
+
+def test_row_sparse_adam_is_sparse_adam() -> None:
+    from searchengine.evaluation._sparse_adam import RowSparseAdam
+
+    torch.manual_seed(0)
+    tables = [torch.nn.Embedding(50, 3, sparse=True) for _ in range(2)]
+    tables[1].load_state_dict(tables[0].state_dict())
+    ours = RowSparseAdam([tables[0].weight], lr=0.01)
+    theirs = torch.optim.SparseAdam([tables[1].weight], lr=0.01)
+    for step in range(5):
+        ids = torch.randint(0, 12, (40, 4))  # many repeated ids, as in a real batch
+        for table, opt in zip(tables, (ours, theirs), strict=True):
+            opt.zero_grad()
+            (table(ids) * torch.arange(3.0)).pow(2).sum().backward()
+            opt.step()
+    assert torch.allclose(tables[0].weight, tables[1].weight, atol=1e-6)
