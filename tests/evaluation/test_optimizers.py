@@ -61,7 +61,7 @@ def test_row_sparse_adam_is_sparse_adam() -> None:
     tables[1].load_state_dict(tables[0].state_dict())
     ours = RowSparseAdam([tables[0].weight], lr=0.01)
     theirs = torch.optim.SparseAdam([tables[1].weight], lr=0.01)
-    for step in range(5):
+    for _ in range(5):
         ids = torch.randint(0, 12, (40, 4))  # many repeated ids, as in a real batch
         for table, opt in zip(tables, (ours, theirs), strict=True):
             opt.zero_grad()
