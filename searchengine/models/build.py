@@ -23,28 +23,17 @@ def resolve(model: ModelSpec, schema: DataSchema) -> tuple[type[Backbone], Model
     config = ModelConfig.from_spec(model, schema)
     cls = BACKBONES.get(config.backbone)
     if config.pairs is not None and not cls.uses_pairs:
-        with_pairs = [name for name, c in BACKBONES.items() if c.uses_pairs]
-        raise SpecError(
-            [
-                SpecIssue(
-                    "model.interactions.gate",
-                    f"backbone {config.backbone!r} has no pairwise interactions to gate; "
-                    f"keep all pairs (`all`) or use one of: {', '.join(with_pairs)}",
-                )
-            ]
-        )
+        _refuse(config.backbone, "uses_pairs", "model.interactions.gate",
+                "has no pairwise interactions to gate; keep all pairs (`all`) or use")  # fmt: skip
     if config.groups is not None and not cls.uses_groups:
-        with_groups = [name for name, c in BACKBONES.items() if c.uses_groups]
-        raise SpecError(
-            [
-                SpecIssue(
-                    "model.interactions.groups",
-                    f"backbone {config.backbone!r} has no grouped interactions; "
-                    f"use one of: {', '.join(with_groups)}",
-                )
-            ]
-        )
+        _refuse(config.backbone, "uses_groups", "model.interactions.groups",
+                "has no grouped interactions; use")  # fmt: skip
     return cls, config
+
+
+def _refuse(backbone: str, attribute: str, path: str, what: str) -> None:
+    able = [name for name, c in BACKBONES.items() if getattr(c, attribute)]
+    raise SpecError([SpecIssue(path, f"backbone {backbone!r} {what} one of: {', '.join(able)}")])
 
 
 def build_model(model: ModelSpec, schema: DataSchema, *, sparse: bool = False) -> CTRModel:

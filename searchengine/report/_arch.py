@@ -32,6 +32,7 @@ from searchengine.report._context import ReportContext
 __all__ = [
     "dag_data",
     "dag_figure",
+    "dag_layout",
     "dims_data",
     "dims_figure",
     "entity_data",
@@ -292,7 +293,9 @@ def dag_data(ctx: ReportContext) -> DagData | None:
     return DagData(found[0].number, nodes, edges) if nodes else None
 
 
-def dag_figure(data: DagData) -> go.Figure:
+def dag_layout(data: DagData) -> tuple[Any, dict[str, Any]]:
+    """The DAG as a networkx graph (``label`` node attributes) and node positions in
+    layers of its topological generations, inputs left, logit right."""
     import networkx as nx
 
     graph = nx.DiGraph()
@@ -302,7 +305,11 @@ def dag_figure(data: DagData) -> go.Figure:
     for layer, names in enumerate(nx.topological_generations(graph)):
         for name in names:
             graph.nodes[name]["layer"] = layer
-    pos = nx.multipartite_layout(graph, subset_key="layer")
+    return graph, nx.multipartite_layout(graph, subset_key="layer")
+
+
+def dag_figure(data: DagData) -> go.Figure:
+    graph, pos = dag_layout(data)
     xs: list[float | None] = []
     ys: list[float | None] = []
     for a, b in graph.edges:

@@ -18,6 +18,7 @@ from searchengine.report._arch import (
     GateData,
     GroupsData,
     MultiSizeData,
+    dag_layout,
 )
 from searchengine.report._search import HistoryData, HypervolumeData, ImportanceData, ParetoData
 
@@ -178,14 +179,7 @@ def dag_png(data: DagData, path: Path) -> None:
     import networkx as nx
 
     plt = _pyplot()
-    graph = nx.DiGraph()
-    for node in data.nodes:
-        graph.add_node(str(node["id"]), label=str(node.get("label", node["id"])))
-    graph.add_edges_from(data.edges)
-    for layer, names in enumerate(nx.topological_generations(graph)):
-        for name in names:
-            graph.nodes[name]["layer"] = layer
-    pos = nx.multipartite_layout(graph, subset_key="layer")
+    graph, pos = dag_layout(data)
     fig, ax = plt.subplots(figsize=(9, 4.8))
     nx.draw_networkx(graph, pos, ax=ax, labels=nx.get_node_attributes(graph, "label"),
                      node_color="#cfe2f3", node_size=900, font_size=7, arrows=True)  # fmt: skip
