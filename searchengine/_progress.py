@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 import optuna
@@ -147,9 +148,12 @@ class Progress:
         """A trial finished (a study callback), or a coordinator polls (``trial`` None)."""
         from searchengine.engine import budget_used
 
-        self.done = budget_used(study)
-        finished = [trial] if trial is not None else self._new_finished(study)
-        best = best_trials(study)
+        if self._bar is None and self.log_json is None:
+            return  # nothing is shown: no storage reads (they cost a trial milliseconds)
+        trials = study.get_trials(deepcopy=False)
+        self.done = budget_used(study, trials)
+        finished = [trial] if trial is not None else self._new_finished(trials)
+        best = best_trials(study, trials)
         for t in finished:
             if t.number not in self._seen:
                 self._seen.add(t.number)
@@ -168,9 +172,8 @@ class Progress:
             eta=f"eta {_clock(eta)}" if eta is not None else "",
         )
 
-    def _new_finished(self, study: optuna.Study) -> list[FrozenTrial]:
-        trials = study.get_trials(deepcopy=False, states=_FINISHED)
-        return [t for t in trials if t.number not in self._seen]
+    def _new_finished(self, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+        return [t for t in trials if t.state in _FINISHED and t.number not in self._seen]
 
     def _emit_trial(self, trial: FrozenTrial, best: list[FrozenTrial]) -> None:
         if self.log_json is None:

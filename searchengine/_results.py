@@ -37,17 +37,23 @@ def _feasible(trial: FrozenTrial) -> bool:
     return all(v <= 0 for v in trial.constraints.values())
 
 
-def best_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """The best feasible trial, or the feasible Pareto set sorted by the first objective."""
+def best_trials(
+    study: optuna.Study, trials: Sequence[FrozenTrial] | None = None
+) -> list[FrozenTrial]:
+    """The best feasible trial, or the feasible Pareto set sorted by the first objective.
+
+    ``trials``: the study's trials when the caller has just read them (one storage read
+    less); for one objective the best is then taken from them, the first of equal values
+    in trial order, as ``study.best_trial`` does.
+    """
     if len(study.directions) == 1:
-        done = [
-            t
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if _feasible(t)
-        ]
+        if trials is None:
+            trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        done = [t for t in trials if t.state == TrialState.COMPLETE and _feasible(t)]
         if not done:
             return []
-        return [study.best_trial]
+        pick = min if study.direction == optuna.study.StudyDirection.MINIMIZE else max
+        return [pick(done, key=lambda t: t.values[0])]
     sign = 1 if study.directions[0] == optuna.study.StudyDirection.MINIMIZE else -1
     return sorted(study.best_trials, key=lambda t: sign * t.values[0])
 

@@ -72,9 +72,10 @@ def _uncounted(trials: Sequence[FrozenTrial]) -> set[int]:
     }
 
 
-def budget_used(study: optuna.Study) -> int:
-    """Finished trials that count against the budget."""
-    trials = study.get_trials(deepcopy=False)
+def budget_used(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> int:
+    """Finished trials that count against the budget (of ``trials``, read if not given)."""
+    if trials is None:
+        trials = study.get_trials(deepcopy=False)
     skip = _uncounted(trials)
     return sum(1 for t in trials if t.state in FINISHED and t.number not in skip)
 

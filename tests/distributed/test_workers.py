@@ -270,3 +270,45 @@ def test_a_database_lost_for_good_ends_the_run_clearly(
     assert "database unreachable" in err and "rerun the same command to resume" in err
     trials = load(pg_url).get_trials()
     assert sum(t.state == TrialState.COMPLETE for t in trials) >= 2  # kept
+
+
+def test_local_workers_share_the_cores_out(tmp_path: Path, monkeypatch) -> None:
+    """N local workers each get cores // N torch threads (one each at least), unless the
+    spec or the environment says otherwise: N processes with every core each would spin
+    OpenMP threads against each other."""
+    from searchengine._workers import _cores, _thread_env
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    expected = max(1, _cores() // 2)
+    assert _thread_env(2, threads_fixed=False)["OMP_NUM_THREADS"] == str(expected)
+    assert "OMP_NUM_THREADS" not in _thread_env(2, threads_fixed=True)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert _thread_env(2, threads_fixed=False)["OMP_NUM_THREADS"] == "3"
+    monkeypatch.delenv("OMP_NUM_THREADS")
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "name: dist\n"
+        "evaluator: tests.engine.functions:threads\n"
+        "params: {x: {float: [-5, 5]}}\n"
+        "objectives: [{metric: value, direction: minimize}]\n"
+        "search: {strategy: random, trials: 4}\n"
+    )
+    out = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    done = subprocess.run(
+        [sys.executable, "-m", "searchengine", "run", str(spec), "--workers", "2"]
+        + ["--out", str(out), "-q"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    journal = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(out / "study.log"))
+    )
+    trials = complete_in(journal)
+    assert len(trials) == 4
+    assert {t.user_attrs["metrics"]["threads"] for t in trials} == {float(expected)}

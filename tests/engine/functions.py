@@ -66,3 +66,10 @@ class SlowOneShot(OneShotStrategy):
 
         time.sleep(float(os.environ.get("SE_TEST_SLEEP", "0.5")))
         session.record(session.space.fixed(session.space.defaults()))
+
+
+def threads(values: dict[str, Any], seed: int) -> dict[str, float]:
+    """The quadratic, and the torch CPU threads this process trains with."""
+    import torch
+
+    return {**quadratic(values, seed), "threads": float(torch.get_num_threads())}
