@@ -9,7 +9,10 @@ Two workloads, each run through ``searchengine.run`` exactly as the CLI does:
 
 The engine overhead per trial is measured on the study itself: with ``k`` workers,
 ``k x (last finish - first start) / trials`` for the cheap workload (process start-up is
-excluded). Run from the repository root::
+excluded), the median of ``--repeats`` runs. Beside it, Optuna alone: ``study.optimize``
+of the same objective with the same TPE settings on the same storage, so that the
+engine's own share (ours - Optuna alone) is told apart from Optuna's storage and sampler.
+Run from the repository root::
 
     python benchmarks/workers.py                  # all storages, 1/2/4 workers
     python benchmarks/workers.py --quick          # fewer trials, 1 and 2 workers
@@ -23,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,17 +102,19 @@ def _branin(trial: optuna.Trial) -> float:
     return branin(values, 0)["branin"]
 
 
-def optuna_alone(kind: str, pg: object | None, trials: int) -> float:
+def optuna_alone(kind: str, pg: object | None, trials: int, tag: str) -> float:
     """ms per trial of Optuna's own ``study.optimize`` on the cheap workload: the same
     objective, TPE settings and storage (ours tuned as the engine opens it), one process."""
     from searchengine._storage import StorageOptions, open_storage
 
     with tempfile.TemporaryDirectory() as tmp:
-        url = _storage(kind, Path(tmp), pg, f"alone_{kind}")
+        url = _storage(kind, Path(tmp), pg, f"alone_{tag}")
         storage = open_storage(url, StorageOptions(None, None, 0.0))
-        sampler = optuna.samplers.TPESampler(
-            seed=0, n_startup_trials=10, multivariate=True, group=True, constant_liar=True
-        )
+        with warnings.catch_warnings():  # as the tpe strategy does
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.TPESampler(
+                seed=0, n_startup_trials=10, multivariate=True, group=True, constant_liar=True
+            )
         study = optuna.create_study(storage=storage, sampler=sampler, study_name="alone")
         study.optimize(_branin, n_trials=trials)
         span, _, n = _span(study)
@@ -118,6 +124,9 @@ def optuna_alone(kind: str, pg: object | None, trials: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="cheap runs per cell; the median is shown (3)"
+    )
     parser.add_argument("--movielens", default=str(ROOT.parent / "shared/datasets/movielens-100k"))
     args = parser.parse_args()
     counts = (1, 2) if args.quick else (1, 2, 4)
@@ -132,7 +141,10 @@ def main() -> None:
         print(f"PostgreSQL skipped: {exc}")
         kinds, pg_context, pg = kinds[:2], None, None
     try:
-        print(f"cheap trials ({cheap_n} per run, TPE): ms per trial, ours and Optuna's alone")
+        print(
+            f"cheap trials ({cheap_n} per run, TPE, median of {args.repeats} runs): "
+            "ms per trial, ours and Optuna's alone"
+        )
         print(
             f"{'storage':<11}{'workers':>8}{'trials/s':>10}{'ms/trial':>10}"
             f"{'optuna alone':>14}{'ours - optuna':>15}"
@@ -140,9 +152,15 @@ def main() -> None:
         overhead: dict[str, float] = {}
         alone: dict[str, float] = {}
         for kind in kinds:
-            alone[kind] = optuna_alone(kind, pg, cheap_n)
+            alone[kind] = statistics.median(
+                optuna_alone(kind, pg, cheap_n, f"{kind}_{rep}") for rep in range(args.repeats)
+            )
             for k in counts:
-                r = measure(CHEAP % cheap_n, kind, k, pg, "cheap")
+                runs = [
+                    measure(CHEAP % cheap_n, kind, k, pg, f"cheap{rep}")
+                    for rep in range(args.repeats)
+                ]
+                r = sorted(runs, key=lambda run: run["per_trial_ms"])[len(runs) // 2]
                 overhead[f"{kind}/{k}"] = r["per_trial_ms"]
                 extra = r["per_trial_ms"] - alone[kind]
                 ref = f"{alone[kind]:>14.1f}{extra:>15.1f}" if k == 1 else ""
