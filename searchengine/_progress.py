@@ -130,8 +130,10 @@ class Progress:
         auc = metrics.get("auc", math.nan)
         if self._bar is not None:
             label = f"{phase} " if phase else (f"#{number} " if number is not None else "")
-            shown = "valid auc" if "auc" in metrics or not metrics else next(iter(metrics))
-            value = auc if "auc" in metrics or not metrics else next(iter(metrics.values()))
+            if "auc" in metrics or not metrics:
+                shown, value = "valid auc", auc
+            else:  # a search phase reports its own metric
+                shown, value = next(iter(metrics.items()))
             text = f"{label}epoch {epoch + 1}/{epochs} {shown} {value:.4f}"
             self._bar.update(self._task, current=text)
         self._emit(

@@ -93,7 +93,7 @@ def train_supernet(
     arch = net.architecture_parameters()
     gates = net.gate_parameters()
     weights = net.weight_parameters()
-    tables = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding) and m.sparse}
+    tables = {id(p) for p in model.sparse_parameters()}
     dense = [p for p in weights if id(p) not in tables]
     optimizers = [dense_optimizer(optimizer, dense, lr)] if dense else []
     if tables:
