@@ -97,15 +97,20 @@ class _ClockedEvaluator(Evaluator):
         return model
 
 
-def make_evaluator(case: Case, batch_size: int, threads: int) -> tuple[Evaluator, Any]:
-    """Our evaluator and the fixed DeepFM architecture, with the data loaded."""
+def make_evaluator(
+    case: Case, batch_size: int, threads: int, numerical: str = "raw"
+) -> tuple[Evaluator, Any]:
+    """Our evaluator and the fixed DeepFM architecture, with the data loaded.
+
+    ``numerical: raw`` reads the numerical fields as DeepCTR-Torch's ``DenseFeat`` do:
+    first-order term and MLP input, no FM vector."""
     spec = parse_spec(
         {
             "name": "throughput",
             "data": case.data,
             "model": {
                 "backbone": "deepfm",
-                "embedding": {"dim": EMBEDDING_DIM},
+                "embedding": {"dim": EMBEDDING_DIM, "numerical": numerical},
                 "mlp": {"layers": list(MLP_LAYERS)},
             },
             "train": {
@@ -223,7 +228,7 @@ def cases(args: argparse.Namespace) -> list[Case]:
 
 def bench(case: Case, args: argparse.Namespace) -> str:
     """Both frameworks on one dataset; the table."""
-    evaluator, arch = make_evaluator(case, args.batch_size, args.threads)
+    evaluator, arch = make_evaluator(case, args.batch_size, args.threads, args.numerical)
     setup = DeepCTRSetup(EMBEDDING_DIM, MLP_LAYERS, LR, args.batch_size, case.epochs, SEED)
     warm_up_ours(evaluator, arch)
     run_deepctr(evaluator.data, setup, warm_up=True)
@@ -272,6 +277,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="train our side with dense Adam on the Criteo-shaped data as well",
     )
     add("--threads", type=int, default=2, help="torch threads, for both (default: 2)")
+    add(
+        "--numerical",
+        choices=["raw", "scalar"],
+        default="raw",
+        help="how our DeepFM reads the numerical fields: raw (as DeepCTR-Torch's DenseFeat: "
+        "first-order term and MLP input; the default) or scalar (a 16-wide vector each, "
+        "also in the FM)",
+    )
     add("--datasets", nargs="+", choices=["movielens", "criteo"], default=["movielens", "criteo"])
     add(
         "--deepctr-defaults",

@@ -3,7 +3,9 @@
 Every backbone reads the same input (``cat``, ``num``, ``num_missing``) and returns logits
 ``(B,)``. Field vectors come from a :class:`FieldEmbedding` (mixed widths allowed); parts
 that need equal widths use ``embedding.equalize`` (projected to the widest width), parts
-that concatenate use the raw vectors (``embedding.concat``).
+that concatenate use the raw vectors (``embedding.concat``). Numerical fields of the
+``raw`` method have no vector: they enter the first-order terms and, in the deep part,
+one input each after the concatenated vectors (:class:`_DeepInput`).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import torch
 from torch import Tensor, nn
 
 from searchengine.data.schema import DataSchema
-from searchengine.models.base import BACKBONES, Backbone
+from searchengine.models.base import BACKBONES, Backbone, vector_fields
 from searchengine.models.config import MLPConfig, ModelConfig
-from searchengine.models.embedding import FieldEmbedding, FirstOrder
+from searchengine.models.embedding import FieldEmbedding, FirstOrder, RawValues
 from searchengine.models.interaction import CrossNetwork, FMInteraction, FwFMInteraction
 from searchengine.models.interaction.grouped import GroupedInteraction
 from searchengine.models.layers import MLP
@@ -43,13 +45,45 @@ def _positions(
 
 
 def _paired_fields(schema: DataSchema, config: ModelConfig) -> list[str]:
-    """The fields that take part in a kept pair or a feature set, in schema order."""
+    """The fields that take part in a kept pair or a feature set, in schema order (never
+    a raw field: it has no vector)."""
+    names = vector_fields(schema, config)
     if config.pairs is None:
-        return schema.names if len(schema.names) > 1 else []
+        return names if len(names) > 1 else []
     used = {name for pair in config.pairs for name in pair}
     for sets in (config.groups or {}).values():
         used.update(name for members in sets for name in members)
-    return [name for name in schema.names if name in used]
+    return [name for name in names if name in used]
+
+
+def _vectors(name: str, embedding: FieldEmbedding | None) -> FieldEmbedding:
+    if embedding is None:
+        raise ValueError(
+            f"{name}: no field has a vector (every field is a raw numerical field); "
+            "embed at least one (model.embedding.numerical)"
+        )
+    return embedding
+
+
+class _DeepInput(nn.Module):
+    """The input of a deep part: the concatenated field vectors, then the values of the
+    raw numerical fields, ``(B, out_dim)``."""
+
+    def __init__(self, embedding: FieldEmbedding, schema: DataSchema, config: ModelConfig) -> None:
+        super().__init__()
+        self.raw = RawValues.of(schema, config.numerical)
+        self.out_dim = embedding.out_dim + (0 if self.raw is None else self.raw.out_dim)
+
+    def forward(self, embedding: FieldEmbedding, vectors: list[Tensor], num: Tensor) -> Tensor:
+        x, raw = self.parts(embedding, vectors, num)
+        return x if raw is None else torch.cat([x, raw], dim=1)  # (B, sum D_f + R)
+
+    def parts(
+        self, embedding: FieldEmbedding, vectors: list[Tensor], num: Tensor
+    ) -> tuple[Tensor, Tensor | None]:
+        """The vectors ``(B, sum D_f)`` and the raw values ``(B, R)`` (None without raw
+        fields) apart, for an :class:`MLP` that takes the raw values as its ``side``."""
+        return embedding.concat(vectors), None if self.raw is None else self.raw(num)
 
 
 class _Groups(nn.Module):
@@ -127,7 +161,11 @@ class FwFM(FM):
     def _interaction(
         self, embedding: FieldEmbedding, schema: DataSchema, config: ModelConfig
     ) -> nn.Module:
-        pairs = schema.pairs() if config.pairs is None else config.pairs
+        if config.pairs is None:  # every pair of the fields with a vector
+            names = set(embedding.field_names)
+            pairs = [(a, b) for a, b in schema.pairs() if a in names and b in names]
+        else:
+            pairs = list(config.pairs)
         return FwFMInteraction(len(embedding.field_names), _positions(embedding, pairs))
 
 
@@ -145,14 +183,15 @@ class WideDeep(Backbone):
     def __init__(self, schema: DataSchema, config: ModelConfig, *, sparse: bool = False) -> None:
         super().__init__(schema, config, sparse=sparse)
         self.linear = FirstOrder(schema, sparse=sparse)
-        embedding = self.field_embedding(schema, config, sparse=sparse)
-        assert embedding is not None  # every field is embedded
-        self.embedding = embedding
-        self.mlp = _mlp(embedding.out_dim, config.mlp, out_dim=1)
+        self.embedding = embedding = _vectors("wide_deep", self.field_embedding(
+            schema, config, sparse=sparse
+        ))  # fmt: skip
+        self.deep_input = _DeepInput(embedding, schema, config)
+        self.mlp = _mlp(self.deep_input.out_dim, config.mlp, out_dim=1)
 
     def forward(self, cat: Tensor, num: Tensor, num_missing: Tensor) -> Tensor:
-        x = self.embedding.concat(self.embedding(cat, num, num_missing))  # (B, sum D_f)
-        deep = self.mlp(x).squeeze(-1)  # (B,)
+        vectors = self.embedding(cat, num, num_missing)  # [(B, F_g, D_g)]
+        deep = self.mlp(*self.deep_input.parts(self.embedding, vectors, num)).squeeze(-1)
         return self.linear(cat, num, num_missing) + deep  # (B,)
 
 
@@ -174,18 +213,19 @@ class DeepFM(Backbone):
     def __init__(self, schema: DataSchema, config: ModelConfig, *, sparse: bool = False) -> None:
         super().__init__(schema, config, sparse=sparse)
         self.linear = FirstOrder(schema, sparse=sparse)
-        embedding = self.field_embedding(schema, config, sparse=sparse)
-        assert embedding is not None  # every field is embedded
-        self.embedding = embedding
+        self.embedding = embedding = _vectors("deepfm", self.field_embedding(
+            schema, config, sparse=sparse
+        ))  # fmt: skip
         pairs = None if config.pairs is None else _positions(embedding, config.pairs)
         self.fm = FMInteraction(len(embedding.field_names), pairs)
-        self.mlp = _mlp(embedding.out_dim, config.mlp, out_dim=1)
+        self.deep_input = _DeepInput(embedding, schema, config)
+        self.mlp = _mlp(self.deep_input.out_dim, config.mlp, out_dim=1)
         self.groups = _groups(embedding, config)
 
     def forward(self, cat: Tensor, num: Tensor, num_missing: Tensor) -> Tensor:
         vectors = self.embedding(cat, num, num_missing)  # [(B, F_g, D_g)]
         e = self.embedding.equalize(vectors)  # (B, F, D*)
-        deep = self.mlp(self.embedding.concat(vectors)).squeeze(-1)  # (B,)
+        deep = self.mlp(*self.deep_input.parts(self.embedding, vectors, num)).squeeze(-1)
         logit = self.linear(cat, num, num_missing) + self.fm(e) + deep  # (B,)
         if self.groups is not None:
             logit = logit + self.groups(e)  # (B,)
@@ -195,7 +235,8 @@ class DeepFM(Backbone):
 @BACKBONES.register("dcn")
 class DCN(Backbone):
     """Deep & Cross Network: a cross network and an MLP side by side over the
-    concatenated field vectors ``x0``, joined by a final linear layer."""
+    concatenated field vectors (then the raw numerical values) ``x0``, joined by a final
+    linear layer."""
 
     uses_mlp = True
     uses_cross = True
@@ -206,14 +247,17 @@ class DCN(Backbone):
 
     def __init__(self, schema: DataSchema, config: ModelConfig, *, sparse: bool = False) -> None:
         super().__init__(schema, config, sparse=sparse)
-        embedding = self.field_embedding(schema, config, sparse=sparse)
-        assert embedding is not None  # every field is embedded
-        self.embedding = embedding
-        self.cross = CrossNetwork(embedding.out_dim, config.cross_layers)
-        self.mlp = _mlp(embedding.out_dim, config.mlp, out_dim=None)
-        self.head = nn.Linear(embedding.out_dim + self.mlp.out_dim, 1)
+        self.embedding = embedding = _vectors("dcn", self.field_embedding(
+            schema, config, sparse=sparse
+        ))  # fmt: skip
+        self.deep_input = _DeepInput(embedding, schema, config)
+        width = self.deep_input.out_dim
+        self.cross = CrossNetwork(width, config.cross_layers)
+        self.mlp = _mlp(width, config.mlp, out_dim=None)
+        self.head = nn.Linear(width + self.mlp.out_dim, 1)
 
     def forward(self, cat: Tensor, num: Tensor, num_missing: Tensor) -> Tensor:
-        x0 = self.embedding.concat(self.embedding(cat, num, num_missing))  # (B, K)
+        vectors = self.embedding(cat, num, num_missing)  # [(B, F_g, D_g)]
+        x0 = self.deep_input(self.embedding, vectors, num)  # (B, K)
         both = torch.cat([self.cross(x0), self.mlp(x0)], dim=1)  # (B, K + H)
         return self.head(both).squeeze(-1)  # (B,)

@@ -30,7 +30,13 @@ from searchengine.models.embedding import FieldEmbedding
 from searchengine.registry import Registry
 from searchengine.searchspace.spec import CrossSpec, EmbeddingSpec, MLPSpec, ModelSpec
 
-__all__ = ["BACKBONES", "Backbone", "CTRModel"]
+__all__ = ["BACKBONES", "Backbone", "CTRModel", "vector_fields"]
+
+
+def vector_fields(schema: DataSchema, config: ModelConfig) -> list[str]:
+    """The fields that have a vector: all but the ``raw`` numerical fields, in schema
+    order."""
+    return [name for name in schema.names if not config.numerical.is_raw(name)]
 
 
 class Backbone(nn.Module, abc.ABC):
@@ -93,9 +99,10 @@ class Backbone(nn.Module, abc.ABC):
 
     @classmethod
     def embedded_fields(cls, schema: DataSchema, config: ModelConfig) -> list[str]:
-        """The fields that get an embedding (default: all); override to leave out fields
-        the architecture would never read, so they cost no parameters."""
-        return schema.names
+        """The fields that get an embedding (default: all but the ``raw`` numerical
+        fields, which have no vector); override to leave out fields the architecture
+        would never read, so they cost no parameters. Never name a raw field."""
+        return vector_fields(schema, config)
 
     @classmethod
     def field_embedding(
@@ -190,7 +197,7 @@ class CTRModel(nn.Module):
         ``scalar`` ``2 * dim`` (a value vector and a missing vector), ``bucket``
         ``(count + 1) * dim`` (a vector per bucket and a missing vector), ``autodis``
         ``H * dim + H * H + 3 * H + dim`` (H meta-embeddings, the discretization network's
-        weights and biases, a missing vector); plus ``dim * D*``
+        weights and biases, a missing vector), ``raw`` 0 (no vector); plus ``dim * D*``
         for every field narrower than the widest width ``D*`` when the backbone needs
         equal widths (fm, fwfm, deepfm project such fields to ``D*``). First-order
         (linear) weights, MLP, cross and FwFM weights are not counted. fm and fwfm embed

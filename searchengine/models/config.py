@@ -49,7 +49,8 @@ class ModelConfig:
         backbone: the registered backbone name.
         dims: field name -> embedding width, for every field, in schema order (read-only).
         mlp: the deep part.
-        pairs: the kept field pairs in ``schema.pairs()`` order, or None for all pairs.
+        pairs: the kept field pairs in ``schema.pairs()`` order, or None for all pairs
+            (pairs with a ``raw`` numerical field are left out: it has no vector).
         cross_layers: the number of DCN cross layers.
         dynamic: the fields whose ids have their own sizes (ESAPN), or None; their width
             in ``dims`` is the largest candidate.
@@ -57,7 +58,8 @@ class ModelConfig:
         multisize: NIS multi-size embeddings of the categorical fields, or None; their
             width in ``dims`` is ``multisize.width``.
         blocks: the concrete block DAG (``model.blocks.nodes``), or None.
-        groups: AutoGroup's feature sets, order -> its sets (field names), or None.
+        groups: AutoGroup's feature sets, order -> its sets (field names, never a ``raw``
+            numerical field), or None.
     """
 
     backbone: str
@@ -92,13 +94,18 @@ class ModelConfig:
         dims = _resolve_dims(dim, schema, issues)
         if multisize is not None:
             dims.update({f.name: multisize.width for f in schema.categorical})
+        numerical = NumericalConfig.resolve(spec.embedding, schema, issues)
+        raw = {f.name for f in numerical.raw_fields(schema)}
         pairs = _resolve_pairs(spec.interactions.gate, schema, issues)
+        if pairs is not None and raw:  # a raw field has no vector to pair
+            pairs = tuple(p for p in pairs if not raw.intersection(p))
         dynamic = DynamicConfig.resolve(spec.embedding.dynamic, schema, issues)
         if dynamic is not None:
             dims.update({name: dynamic.width for name in dynamic.fields if name in dims})
-        numerical = NumericalConfig.resolve(spec.embedding, schema, issues)
         blocks = BlocksConfig.resolve(spec.blocks, schema, issues)
-        groups = _resolve_groups(spec.interactions.groups, schema, issues)
+        if blocks is not None:
+            _check_block_groups(blocks, raw, issues)
+        groups = _resolve_groups(spec.interactions.groups, schema, issues, raw)
         if spec.mlp.activation not in ACTIVATIONS:
             issues.append(
                 SpecIssue(
@@ -169,8 +176,20 @@ def _resolve_dims(dim: Any, schema: DataSchema, issues: list[SpecIssue]) -> dict
     return {name: int(dim[name]) for name in names if name in dim}
 
 
+def _check_block_groups(blocks: BlocksConfig, raw: set[str], issues: list[SpecIssue]) -> None:
+    for group, fields in blocks.groups.items():
+        for name in sorted(raw.intersection(fields)):
+            issues.append(
+                SpecIssue(
+                    f"model.blocks.groups.{group}",
+                    f"{name!r} is a raw numerical field (model.embedding.numerical): it has "
+                    "no vector to group; blocks read raw values through the `dense` input",
+                )
+            )
+
+
 def _resolve_groups(
-    groups: GroupsSpec | None, schema: DataSchema, issues: list[SpecIssue]
+    groups: GroupsSpec | None, schema: DataSchema, issues: list[SpecIssue], raw: set[str]
 ) -> MappingProxyType[int, tuple[tuple[str, ...], ...]] | None:
     if groups is None:
         return None
@@ -187,7 +206,7 @@ def _resolve_groups(
                             f"no field {name!r} in the data{did_you_mean(name, names)}",
                         )
                     )
-    position = {name: i for i, name in enumerate(names)}
+    position = {name: i for i, name in enumerate(names) if name not in raw}
     return MappingProxyType(
         {
             int(order): tuple(

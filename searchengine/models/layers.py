@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 __all__ = ["ACTIVATIONS", "MLP", "make_activation"]
@@ -75,6 +76,19 @@ class MLP(nn.Module):
         self.net = nn.Sequential(*blocks)
         self.out_dim = width
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Map ``(B, in_dim)`` to ``(B, out_dim)``."""
-        return self.net(x)
+    def forward(self, x: Tensor, side: Tensor | None = None) -> Tensor:
+        """Map ``(B, in_dim)`` to ``(B, out_dim)``.
+
+        ``side`` ``(B, S)``: inputs that follow ``x`` (``x`` then has ``in_dim - S``
+        columns); the first layer reads them by their own product with the last ``S``
+        columns of its weight, which saves concatenating them to ``x`` and computing
+        their gradient."""
+        if side is None:
+            return self.net(x)
+        first = self.net[0] if len(self.net) else None
+        if not isinstance(first, nn.Linear):
+            return self.net(torch.cat([x, side], dim=1))  # (B, in_dim)
+        width = x.shape[1]
+        h = nn.functional.linear(x, first.weight[:, :width], first.bias)  # (B, H)
+        h = h.addmm_(side, first.weight[:, width:].t())  # (B, H); linear's output is free
+        return self.net[1:](h)

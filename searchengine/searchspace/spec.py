@@ -291,7 +291,8 @@ class EmbeddingSpec(_Model):
     )
     numerical: MethodSlot = Field(  # type: ignore[valid-type]
         "scalar",
-        description="How numerical fields are embedded: scalar, bucket or autodis; "
+        description="How numerical fields are embedded: scalar, bucket or autodis, or raw "
+        "(no vector: the value goes to the first-order term and the deep part's input); "
         "`per: field` searches one method per numerical field (AutoDis), a map names one "
         "per field (unlisted fields: scalar).",
         json_schema_extra={"per_field": "numerical"},

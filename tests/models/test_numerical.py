@@ -1,4 +1,5 @@
-"""Numerical field embeddings: scalar, bucket and AutoDis; their parameter counts."""
+"""Numerical field embeddings: scalar, bucket and AutoDis; raw values; their parameter
+counts."""
 
 from __future__ import annotations
 
@@ -220,6 +221,11 @@ def _spec(backbone: str, **embedding: Any) -> ModelSpec:
             "numerical": {"n0": "autodis", "n1": "bucket"},
             "dim": {"c0": 2, "n0": 8, "c1": 8, "n1": 3, "c2": 2},
         },
+        {"numerical": "raw"},
+        {  # the raw field's width (the widest) is unused: nothing is projected to it
+            "numerical": {"n0": "raw", "n1": "bucket"},
+            "dim": {"c0": 2, "n0": 16, "c1": 8, "n1": 3, "c2": 2},
+        },
     ],
 )
 def test_counted_params_equal_built_for_every_method(
@@ -231,18 +237,27 @@ def test_counted_params_equal_built_for_every_method(
     if backbone in ("fm", "fwfm"):
         return  # the formula below holds for backbones that embed every field
     dims = spec.embedding.dim if isinstance(spec.embedding.dim, dict) else None
-    width = {f.name: dims[f.name] if dims else 4 for f in schema.fields}
     methods = spec.embedding.numerical
+
+    def method(name: str) -> str:
+        return methods if isinstance(methods, str) else methods[name]
+
+    width = {
+        f.name: dims[f.name] if dims else 4
+        for f in schema.fields
+        if f.is_categorical or method(f.name) != "raw"
+    }
     expected = sum(f.vocab_size * width[f.name] for f in schema.categorical)
     count, meta = spec.embedding.bucket.count, spec.embedding.autodis.meta
     for f in schema.numerical:
+        if method(f.name) == "raw":
+            continue  # no vector
         d = width[f.name]
-        method = methods if isinstance(methods, str) else methods[f.name]
         expected += {
             "scalar": 2 * d,
             "bucket": (count + 1) * d,
             "autodis": meta * d + meta * meta + 3 * meta + d,
-        }[method]
+        }[method(f.name)]
     if BACKBONES.get(backbone).needs_equal_dims:
         widest = max(width.values())
         expected += sum(d * widest for d in width.values() if d != widest)
@@ -261,7 +276,7 @@ def test_numerical_spec_problems_are_reported_by_build(schema: DataSchema) -> No
     message = str(info.value)
     assert (
         "model.embedding.numerical[n0]: unknown numerical method 'autodsi'; "
-        "did you mean 'autodis'? (choices: scalar, bucket, autodis)" in message
+        "did you mean 'autodis'? (choices: scalar, bucket, autodis, raw)" in message
     )
     assert "model.embedding.numerical[c1]: 'c1' is categorical" in message
     assert "model.embedding.numerical[n7]: no numerical field 'n7' in the data" in message
@@ -300,3 +315,113 @@ def test_mixed_method_relaxes_the_per_field_choice(schema: DataSchema) -> None:
     parts = torch.stack([m(num, num_missing) for m in mixed.candidates], -1)
     torch.testing.assert_close(mixed(num, num_missing), (parts * weights).sum(-1))
     assert not torch.equal(mixed(num, num_missing), alone)  # still a mixture
+
+
+# --------------------------------------------------------------------------- raw
+
+
+@pytest.mark.parametrize("backbone", [*BACKBONE_NAMES, "blocks"])
+def test_raw_fields_have_no_vector_and_reach_the_logit(backbone: str, schema: DataSchema) -> None:
+    spec = BACKBONES.get(backbone).tiny(schema)
+    spec = spec.model_copy(
+        update={"embedding": spec.embedding.model_copy(update={"numerical": {"n0": "raw"}})}
+    )
+    torch.manual_seed(0)
+    model = build_model(spec, schema).eval()
+    emb = model.backbone.embedding
+    assert "n0" not in emb.field_names and "n1" in emb.field_names
+    assert model.embedding_params() == count_embedding_params(spec, schema)
+    cat, num, num_missing = random_batch(schema)
+    num_missing = torch.zeros_like(num_missing)
+    changed = num.clone()
+    changed[:, schema.field("n0").column] += 3.0
+    deep = backbone not in ("fm", "fwfm")
+    with torch.no_grad():
+        if hasattr(model.backbone, "linear"):
+            # fm, fwfm: the first-order term alone reads it; else silence that term
+            model.backbone.linear.weight.fill_(0.0 if deep else 0.5)
+        a, b = model(cat, num, num_missing), model(cat, changed, num_missing)
+    if deep:  # the deep part (or blocks' dense input) reads it
+        assert (a - b).abs().min() > 0
+    else:
+        torch.testing.assert_close(b - a, torch.full_like(a, 1.5))
+    model.train()
+    model(cat, changed, num_missing).sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize("backbone", ["wide_deep", "deepfm", "dcn"])
+def test_raw_values_are_the_deep_part_s_last_inputs(backbone: str, schema: DataSchema) -> None:
+    model = build_model(_spec(backbone, numerical="raw"), schema)
+    backbone_ = model.backbone
+    vectors = backbone_.embedding.out_dim
+    assert vectors == 4 * len(schema.categorical)  # the 3 categorical fields only
+    assert backbone_.deep_input.out_dim == vectors + len(schema.numerical)
+    assert backbone_.mlp.net[0].in_features == vectors + len(schema.numerical)
+    cat, num, num_missing = random_batch(schema)
+    vectors_ = backbone_.embedding(cat, num, num_missing)
+    x = backbone_.deep_input(backbone_.embedding, vectors_, num)
+    torch.testing.assert_close(x[:, vectors:], num[:, [f.column for f in schema.numerical]])
+
+
+def test_pairs_and_feature_sets_leave_raw_fields_out(schema: DataSchema) -> None:
+    from searchengine.models.config import ModelConfig
+
+    spec = ModelSpec.model_validate(
+        {
+            "backbone": "fm",
+            "embedding": {"dim": 4, "numerical": {"n0": "raw"}},
+            "interactions": {
+                "gate": {"keep": [["c0", "n0"], ["c0", "c1"], ["n0", "n1"], ["c2", "n1"]]},
+                "groups": {"orders": [2], "sets": 2, "members": {2: [["c0", "n0"], ["n0"]]}},
+            },
+        }
+    )
+    config = ModelConfig.from_spec(spec, schema)
+    assert config.pairs == (("c0", "c1"), ("n1", "c2"))  # schema order: c0 n0 c1 n1 c2
+    assert config.groups == {2: (("c0",), ())}
+    model = build_model(spec, schema)
+    assert model.backbone.embedding.field_names == ["c0", "c1", "c2", "n1"]
+    assert model.embedding_params() == count_embedding_params(spec, schema)
+    all_pairs = ModelSpec.model_validate(
+        {"backbone": "fwfm", "embedding": {"dim": 4, "numerical": {"n0": "raw"}}}
+    )
+    fwfm = build_model(all_pairs, schema)
+    assert fwfm.backbone.interaction.weight.numel() == 6  # every pair of c0, c1, c2, n1
+
+
+def test_a_block_group_of_a_raw_field_is_refused(schema: DataSchema) -> None:
+    spec = BACKBONES.get("blocks").tiny(schema).model_dump()
+    spec["embedding"]["numerical"] = "raw"
+    spec["blocks"]["groups"] = {"g": ["c0", "n1"]}
+    spec["blocks"]["nodes"][0]["inputs"] = ["g"]
+    with pytest.raises(SpecError, match=r"model\.blocks\.groups\.g: 'n1' is a raw numerical"):
+        build_model(ModelSpec.model_validate(spec), schema)
+
+
+def test_the_relaxed_choice_mixes_only_methods_with_a_vector(schema: DataSchema) -> None:
+    config = NumericalConfig(methods={"n0": MIXED, "n1": "raw"})
+    emb = FieldEmbedding(schema, {"c0": 4, "n0": 4}, numerical=config)
+    assert emb.numerical["d4_mixed"].methods == ["scalar", "bucket", "autodis"]
+    with pytest.raises(ValueError, match="n1 is a raw numerical field"):
+        FieldEmbedding(schema, {"c0": 4, "n1": 4}, numerical=config)
+
+
+@pytest.mark.parametrize("layers", [[8, 4], []])
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_an_mlp_reads_side_inputs_as_its_last_columns(layers: list[int], batch_norm: bool) -> None:
+    from searchengine.models.layers import MLP
+
+    torch.manual_seed(0)
+    mlp = MLP(10, layers, batch_norm=batch_norm, out_dim=1)
+    x = torch.randn(16, 7, requires_grad=True)
+    side = torch.randn(16, 3)
+    whole = torch.cat([x, side], dim=1)
+    torch.testing.assert_close(mlp(x, side), mlp(whole))
+    mlp(x, side).sum().backward()
+    split = [p.grad.clone() for p in mlp.parameters()]
+    mlp.zero_grad()
+    mlp(whole).sum().backward()
+    for a, b in zip(split, [p.grad for p in mlp.parameters()], strict=True):
+        torch.testing.assert_close(a, b)
+    assert MLP(10, []).forward(x, side).shape == (16, 10)  # no layer: concatenated

@@ -87,12 +87,12 @@ def test_no_numerical_fields_means_no_decisions(caplog: pytest.LogCaptureFixture
         (
             "model: {embedding: {numerical: autodsi}}\n",
             "s.yaml:3: model.embedding.numerical: unknown numerical method 'autodsi'; "
-            "did you mean 'autodis'? (choices: scalar, bucket, autodis)",
+            "did you mean 'autodis'? (choices: scalar, bucket, autodis, raw)",
         ),
         (
             "model: {embedding: {numerical: {choice: [scalar, buckt], per: field}}}\n",
             "s.yaml:3: model.embedding.numerical.choice[1]: unknown numerical method 'buckt'; "
-            "did you mean 'bucket'? (choices: scalar, bucket, autodis)",
+            "did you mean 'bucket'? (choices: scalar, bucket, autodis, raw)",
         ),
         (
             "model: {embedding: {numerical: {I1: autodis, C1: bucket}}}\n",

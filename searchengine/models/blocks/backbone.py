@@ -115,7 +115,8 @@ class BlockDAG(Backbone):
 
     @classmethod
     def embedded_fields(cls, schema: DataSchema, config: ModelConfig) -> list[str]:
-        return _dag(config).embedded_fields(schema)
+        # raw numerical fields have no vector: `sparse` holds the others, `dense` all values
+        return [f for f in _dag(config).embedded_fields(schema) if not config.numerical.is_raw(f)]
 
     def forward(self, cat: Tensor, num: Tensor, num_missing: Tensor) -> Tensor:
         outs: dict[str, Tensor] = {"dense": num}  # (B, N)

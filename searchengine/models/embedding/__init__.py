@@ -1,5 +1,5 @@
 """Field embeddings: fused categorical tables, numerical embeddings (scalar, bucket,
-AutoDis), mixed widths and the first-order (linear) terms."""
+AutoDis; raw values for the deep part), mixed widths and the first-order (linear) terms."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ from searchengine.models.embedding.numerical import (
     AGGREGATIONS,
     BUCKET_METHODS,
     NUMERICAL_METHODS,
+    RAW,
+    VECTOR_METHODS,
     AutoDisConfig,
     BucketConfig,
     BucketEmbedding,
     NumericalConfig,
+    RawValues,
     ScalarEmbedding,
 )
 from searchengine.models.embedding.numerical_methods import MIXED, MixedNumericalEmbedding
@@ -25,6 +28,8 @@ __all__ = [
     "BUCKET_METHODS",
     "EMBEDDING_INIT_STD",
     "NUMERICAL_METHODS",
+    "RAW",
+    "VECTOR_METHODS",
     "AutoDisConfig",
     "AutoDisEmbedding",
     "BucketConfig",
@@ -37,5 +42,6 @@ __all__ = [
     "MultiSizeConfig",
     "MultiSizeEmbedding",
     "NumericalConfig",
+    "RawValues",
     "ScalarEmbedding",
 ]

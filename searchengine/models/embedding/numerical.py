@@ -1,7 +1,8 @@
-"""Numerical fields as embeddings: the ``scalar``, ``bucket`` and ``autodis`` methods.
+"""Numerical fields as embeddings: the ``scalar``, ``bucket`` and ``autodis`` methods,
+and the ``raw`` method, which embeds nothing.
 
-Every method turns a numerical field's transformed value ``x`` into a vector of the
-field's width, and gives a missing value its own learned vector ``m_f``:
+Every vector method turns a numerical field's transformed value ``x`` into a vector of
+the field's width, and gives a missing value its own learned vector ``m_f``:
 
 * ``scalar`` (normalization): ``x * v_f``, one learned vector scaled by the value.
 * ``bucket`` (discretization): the value's bucket looks up one of ``count`` learned
@@ -10,6 +11,13 @@ field's width, and gives a missing value its own learned vector ``m_f``:
   growing geometrically from the minimum, for heavy-tailed counts). They are a buffer of
   the module, so a saved state dict carries them.
 * ``autodis`` (AutoDis, KDD'21): see :mod:`searchengine.models.embedding.autodis`.
+
+``raw`` fields get no vector (:data:`VECTOR_METHODS` are the others): their value enters
+the first-order term (with its learned missing weight) and, in backbones with a deep part
+(wide_deep, deepfm, dcn), one input of the MLP or cross network each (:class:`RawValues`;
+0, the standardized mean, where missing), as DeepCTR's ``DenseFeat``. They take no part in
+pairs, feature groups or any other interaction of vectors, and their width is unused; they
+hold no embedding parameter.
 
 All fields of one width and one method are handled by one module, in batched ops.
 """
@@ -34,18 +42,25 @@ __all__ = [
     "AGGREGATIONS",
     "BUCKET_METHODS",
     "NUMERICAL_METHODS",
+    "RAW",
+    "VECTOR_METHODS",
     "AutoDisConfig",
     "BucketConfig",
     "BucketEmbedding",
     "NumericalConfig",
+    "RawValues",
     "ScalarEmbedding",
     "bucket_boundaries",
 ]
 
 _log = logging.getLogger(__name__)
 
+#: The method whose fields get no vector: their values are read as they are.
+RAW = "raw"
+#: The methods that give a numerical field a vector.
+VECTOR_METHODS = ("scalar", "bucket", "autodis")
 #: How a numerical field can be embedded (``model.embedding.numerical``).
-NUMERICAL_METHODS = ("scalar", "bucket", "autodis")
+NUMERICAL_METHODS = (*VECTOR_METHODS, RAW)
 #: How bucket boundaries are placed (``model.embedding.bucket.method``).
 BUCKET_METHODS = ("width", "frequency", "log")
 #: How AutoDis turns its soft discretization into one vector
@@ -79,7 +94,7 @@ class NumericalConfig:
     """How each numerical field is embedded.
 
     Attributes:
-        methods: numerical field name -> ``scalar``, ``bucket`` or ``autodis`` (or
+        methods: numerical field name -> ``scalar``, ``bucket``, ``autodis``, ``raw`` (or
             ``mixed``, the relaxation a differentiable strategy trains, see
             :mod:`~searchengine.models.embedding.numerical_methods`); fields not listed
             are ``scalar``.
@@ -94,6 +109,14 @@ class NumericalConfig:
     def method(self, name: str) -> str:
         """The method of numerical field ``name``."""
         return self.methods.get(name, "scalar")
+
+    def is_raw(self, name: str) -> bool:
+        """Whether numerical field ``name`` is read raw (no vector)."""
+        return self.methods.get(name) == RAW
+
+    def raw_fields(self, schema: DataSchema) -> list[FieldInfo]:
+        """The numerical fields read raw, in schema order."""
+        return [f for f in schema.numerical if self.is_raw(f.name)]
 
     @classmethod
     def resolve(
@@ -203,6 +226,40 @@ class ScalarEmbedding(nn.Module):
     def count_params(n_fields: int, dim: int) -> int:
         """The number of weights: a value vector and a missing vector per field."""
         return 2 * n_fields * dim
+
+
+class RawValues(nn.Module):
+    """The values of the ``raw`` numerical fields as a dense input: ``(B, R)``.
+
+    The encoded values are 0 where missing (the standardized mean), so a missing value
+    reads as 0; the first-order term has a learned weight for it.
+
+    Args:
+        columns: for each raw field, its column in the ``num`` input.
+
+    Shapes:
+        ``num`` ``(B, N)`` float -> ``(B, R)``.
+    """
+
+    def __init__(self, columns: Sequence[int]) -> None:
+        super().__init__()
+        if not columns:
+            raise ValueError("columns must be non-empty")
+        self.out_dim = len(columns)
+        self.register_buffer("columns", torch.tensor(list(columns), dtype=torch.long))
+        self._leading_columns = _leading(columns)
+
+    def forward(self, num: Tensor) -> Tensor:
+        """The raw fields' values, ``(B, R)``."""
+        if self._leading_columns and num.shape[1] == self.out_dim:
+            return num
+        return num.index_select(1, self.columns)  # (B, R)
+
+    @classmethod
+    def of(cls, schema: DataSchema, config: NumericalConfig) -> RawValues | None:
+        """The raw fields of ``schema`` under ``config``, or None if there are none."""
+        raw = config.raw_fields(schema)
+        return cls([f.column for f in raw]) if raw else None
 
 
 def bucket_boundaries(quantiles: np.ndarray | None, count: int, method: str) -> np.ndarray:

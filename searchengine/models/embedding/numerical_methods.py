@@ -6,9 +6,10 @@ so that ``count_embedding_params`` never builds a module and always agrees with 
 
 Besides the user-facing methods there is the internal method :data:`MIXED`: the
 continuous (DARTS-style) relaxation of the per-field choice that a differentiable
-strategy trains. Each mixed field's vector is every method's vector weighted by a softmax
-over the field's architecture weights ``alpha_f`` (:class:`MixedNumericalEmbedding`);
-the derived architecture keeps each field's most weighted method. A strategy builds such
+strategy trains. Each mixed field's vector is every vector method's vector (``raw`` has
+none to mix) weighted by a softmax over the field's architecture weights ``alpha_f``
+(:class:`MixedNumericalEmbedding`); the derived architecture keeps each field's most
+weighted method. A strategy builds such
 a supernet with ``NumericalConfig(methods={field: MIXED, ...})``; specs cannot name it.
 """
 
@@ -22,7 +23,8 @@ from torch import Tensor, nn
 from searchengine.data.schema import FieldInfo
 from searchengine.models.embedding.autodis import AutoDisEmbedding
 from searchengine.models.embedding.numerical import (
-    NUMERICAL_METHODS,
+    RAW,
+    VECTOR_METHODS,
     BucketEmbedding,
     NumericalConfig,
     ScalarEmbedding,
@@ -40,7 +42,7 @@ __all__ = [
 
 #: The internal method of a field whose method is relaxed into a mixture of all of them.
 MIXED = "mixed"
-_ALL = (*NUMERICAL_METHODS, MIXED)
+_ALL = (*VECTOR_METHODS, MIXED)
 
 
 def build_method(
@@ -79,13 +81,15 @@ def count_method(method: str, n_fields: int, dim: int, config: NumericalConfig) 
 def by_method(
     fields: Sequence[FieldInfo], config: NumericalConfig
 ) -> list[tuple[str, list[FieldInfo]]]:
-    """The fields of each method that has any, methods in :data:`NUMERICAL_METHODS`
+    """The fields of each method that has any, methods in :data:`VECTOR_METHODS`
     order (then :data:`MIXED`), fields in the order given.
 
     Raises:
-        ValueError: for a field whose method is unknown.
+        ValueError: for a field whose method is unknown or ``raw`` (no vector to embed).
     """
     for f in fields:
+        if config.method(f.name) == RAW:
+            raise ValueError(f"{f.name} is a raw numerical field: it has no vector")
         if config.method(f.name) not in _ALL:
             raise ValueError(f"{f.name}: unknown numerical method {config.method(f.name)!r}")
     groups = [(m, [f for f in fields if config.method(f.name) == m]) for m in _ALL]
@@ -117,7 +121,7 @@ class MixedNumericalEmbedding(nn.Module):
         config: the bucket and autodis settings of the candidates.
 
     Attributes:
-        alpha: ``(F, M)`` architecture weights over :data:`NUMERICAL_METHODS`, zero (a
+        alpha: ``(F, M)`` architecture weights over :data:`VECTOR_METHODS`, zero (a
             uniform mixture) at the start; a strategy trains them apart from the other
             weights (:meth:`architecture_parameters`), e.g. on the validation split.
 
@@ -130,7 +134,7 @@ class MixedNumericalEmbedding(nn.Module):
         if not fields:
             raise ValueError("fields must be non-empty")
         self.field_names = [f.name for f in fields]
-        self.methods = list(NUMERICAL_METHODS)
+        self.methods = list(VECTOR_METHODS)
         self.candidates = nn.ModuleList(
             [build_method(m, fields, dim, config) for m in self.methods]
         )
@@ -155,5 +159,5 @@ class MixedNumericalEmbedding(nn.Module):
     @staticmethod
     def count_params(n_fields: int, dim: int, config: NumericalConfig) -> int:
         """Every candidate's weights and the ``F * M`` mixture weights."""
-        candidates = sum(count_method(m, n_fields, dim, config) for m in NUMERICAL_METHODS)
-        return candidates + n_fields * len(NUMERICAL_METHODS)
+        candidates = sum(count_method(m, n_fields, dim, config) for m in VECTOR_METHODS)
+        return candidates + n_fields * len(VECTOR_METHODS)

@@ -37,7 +37,12 @@ from searchengine.models.base import CTRModel
 from searchengine.models.blocks.backbone import Node
 from searchengine.models.blocks.config import block_name
 from searchengine.models.build import resolve
-from searchengine.models.embedding import MIXED, MixedNumericalEmbedding, NumericalConfig
+from searchengine.models.embedding import (
+    MIXED,
+    RAW,
+    MixedNumericalEmbedding,
+    NumericalConfig,
+)
 from searchengine.models.interaction.fm import FMInteraction
 from searchengine.models.interaction.fwfm import FwFMInteraction
 from searchengine.models.interaction.gated import GatedPairs
@@ -187,6 +192,13 @@ class Supernet:
                 dict.fromkeys(config.dims, self.common)
             ))  # fmt: skip
         mixed = [_field_of(d) for d in self.relaxable.numerical if d.name in self.base]
+        for d in self.relaxable.numerical:
+            if RAW in d.choices:
+                _log.warning(
+                    "%s: `raw` has no vector to mix, so the differentiable search never "
+                    "picks it (it chooses among %s)", d.name,
+                    ", ".join(c for c in d.choices if c != RAW) or "nothing",
+                )  # fmt: skip
         if mixed:
             names = [f.name for f in self.schema.numerical] if None in mixed else mixed
             methods = dict(config.numerical.methods) | dict.fromkeys(names, MIXED)
