@@ -1,8 +1,10 @@
 """Training throughput, peak memory and test AUC: our evaluator against DeepCTR-Torch.
 
 Both frameworks train the same DeepFM (16-dim embeddings, MLP 256-128, Adam lr 1e-3, no
-regularization) with the same batch size and number of epochs, on the same encoded
-arrays and the same train / valid / test split, one after the other in this process:
+regularization; numerical fields as raw values in the first-order term and the MLP
+input, DeepCTR-Torch's ``DenseFeat``, ours ``model.embedding.numerical: raw``) with the
+same batch size and number of epochs, on the same encoded arrays and the same train /
+valid / test split, one after the other in this process:
 
 - MovieLens-100K (RecBole atomic files, ``--movielens PATH``);
 - Criteo-shaped data: our ``synthetic`` dataset, 26 categorical and 13 numerical
@@ -59,8 +61,10 @@ LR = 1.0e-3
 SEED = 2024
 _MAX_OTHERS, _RETRIES = 0.1, 3
 METHOD = (
-    "Same DeepFM (embeddings 16, MLP 256-128, Adam lr 1e-3, no L2), same encoded arrays, "
-    "split, batch size and epochs for both. *train samples/s*: training rows x epochs / "
+    "Same DeepFM (embeddings 16, MLP 256-128, Adam lr 1e-3, no L2; numerical fields raw "
+    "in the first-order term and the MLP input, as DeepCTR-Torch's DenseFeat), same "
+    "encoded arrays, split, batch size and epochs for both. *train samples/s*: training "
+    "rows x epochs / "
     "seconds of the training passes only (no data loading, no validation). "
     "*median-step samples/s*: batch size / median time between the starts of consecutive "
     "training steps (robust to bursts of load from other processes). *peak memory*: peak "
@@ -186,7 +190,8 @@ def table(case: Case, evaluator: Evaluator, runs: list[Run], batch_size: int) ->
         "",
         f"{sizes} rows (train/valid/test), {len(data.schema.categorical)} categorical + "
         f"{len(data.schema.numerical)} numerical fields, batch size {batch_size}, "
-        f"{case.epochs} epoch(s); searchengine with `train.sparse: {str(case.sparse).lower()}`.",
+        f"{case.epochs} epoch(s); searchengine with `train.sparse: {str(case.sparse).lower()}`"
+        f" and `model.embedding.numerical: {evaluator.spec.model.embedding.numerical}`.",
         "",
         "| framework | train samples/s | median-step samples/s | peak memory MiB "
         "| test AUC | train s | best epoch | others' CPU |",

@@ -68,3 +68,28 @@ def test_row_sparse_adam_is_sparse_adam() -> None:
             (table(ids) * torch.arange(3.0)).pow(2).sum().backward()
             opt.step()
     assert torch.allclose(tables[0].weight, tables[1].weight, atol=1e-6)
+
+
+def test_row_sparse_adam_is_sparse_adam_on_several_tables_and_steps() -> None:
+    """A one-column table (flat gathers) next to a wider one in one optimizer, and a
+    table that sits a step out (its step count falls behind): each as SparseAdam."""
+    from searchengine.evaluation._sparse_adam import RowSparseAdam
+
+    torch.manual_seed(1)
+    shapes = [(40, 1), (30, 4)]
+    ours_tables = [torch.nn.Embedding(*shape, sparse=True) for shape in shapes]
+    theirs_tables = [torch.nn.Embedding(*shape, sparse=True) for shape in shapes]
+    for a, b in zip(ours_tables, theirs_tables, strict=True):
+        b.load_state_dict(a.state_dict())
+    ours = RowSparseAdam([t.weight for t in ours_tables], lr=0.05, eps=1e-3)
+    theirs = torch.optim.SparseAdam([t.weight for t in theirs_tables], lr=0.05, eps=1e-3)
+    for step in range(6):
+        ids = torch.randint(0, 10, (32, 3))
+        for tables, opt in ((ours_tables, ours), (theirs_tables, theirs)):
+            opt.zero_grad(set_to_none=True)
+            used = tables if step != 2 else tables[:1]  # the wide table sits step 2 out
+            sum(t(ids).pow(2).sum() * (i + 1) for i, t in enumerate(used)).backward()
+            opt.step()
+    for a, b in zip(ours_tables, theirs_tables, strict=True):
+        torch.testing.assert_close(a.weight, b.weight, atol=1e-6, rtol=1e-5)
+    assert ours.state[ours_tables[1].weight]["step"] == 5

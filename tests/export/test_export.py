@@ -199,8 +199,10 @@ def test_a_generic_search_has_no_model_to_export(tmp_path: Path) -> None:
          "interactions": {"groups": {"orders": [2, 3], "sets": 2}}},
         {"backbone": "deepfm", "embedding": {"dim": 4, "numerical": {
             "choice": ["scalar", "bucket", "autodis"], "per": "field"}}, "mlp": {"layers": [8]}},
+        {"backbone": "dcn", "embedding": {"dim": 4, "numerical": {
+            "choice": ["raw", "scalar"], "per": "field"}}, "mlp": {"layers": [8]}},
     ],
-    ids=["blocks", "groups", "numerical"],
+    ids=["blocks", "groups", "numerical", "raw"],
 )  # fmt: skip
 def test_searched_architectures_export_and_predict_alike(model: dict, tmp_path: Path) -> None:
     spec = dict(ADULT, name="adult-arch", model=model, constraints=[])
