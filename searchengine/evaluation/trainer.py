@@ -29,6 +29,7 @@ __all__ = [
     "dense_optimizer",
     "fit",
     "predict",
+    "weight_optimizers",
 ]
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
@@ -87,25 +88,45 @@ def make_optimizers(model: nn.Module, train: TrainSpec) -> list[torch.optim.Opti
     use their fused kernel where it exists (CPU, CUDA): the same update, without a
     dozen small ops per tensor per step.
     """
-    sparse = list(model.sparse_parameters())  # type: ignore[operator]
+    return weight_optimizers(
+        [p for p in model.parameters() if p.requires_grad],
+        model.sparse_parameters(),  # type: ignore[operator]
+        str(train.optimizer),
+        float(train.lr),
+        weight_decay=float(train.weight_decay),
+        undecayed=_embedding_parameters(model),
+    )
+
+
+def weight_optimizers(
+    params: list[nn.Parameter],
+    sparse: list[nn.Parameter],
+    name: str,
+    lr: float,
+    *,
+    weight_decay: float = 0.0,
+    undecayed: list[nn.Parameter] | None = None,
+) -> list[torch.optim.Optimizer]:
+    """The optimizers of ``params``: those among ``sparse`` (tables with sparse
+    gradients) under :class:`RowSparseAdam`, the others under :func:`dense_optimizer`
+    ``name``, with ``weight_decay`` on all but ``undecayed``."""
     sparse_ids = {id(p) for p in sparse}
-    embedding_ids = {id(p) for p in _embedding_parameters(model)}
-    dense = [p for p in model.parameters() if id(p) not in sparse_ids and p.requires_grad]
-    decayed = [p for p in dense if id(p) not in embedding_ids]
-    plain = [p for p in dense if id(p) in embedding_ids]
+    plain_ids = {id(p) for p in undecayed or []}
+    dense = [p for p in params if id(p) not in sparse_ids]
     groups = [
         g
         for g in (
-            {"params": decayed, "weight_decay": float(train.weight_decay)},
-            {"params": plain, "weight_decay": 0.0},
+            {"params": [p for p in dense if id(p) not in plain_ids], "weight_decay": weight_decay},
+            {"params": [p for p in dense if id(p) in plain_ids], "weight_decay": 0.0},
         )
         if g["params"]
     ]
     optimizers: list[torch.optim.Optimizer] = []
     if groups:
-        optimizers.append(dense_optimizer(str(train.optimizer), groups, float(train.lr)))
-    if sparse:
-        optimizers.append(RowSparseAdam(sparse, lr=float(train.lr)))
+        optimizers.append(dense_optimizer(name, groups, lr))
+    tables = [p for p in params if id(p) in sparse_ids]
+    if tables:
+        optimizers.append(RowSparseAdam(tables, lr=lr))
     return optimizers
 
 

@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from searchengine.evaluation._sparse_adam import RowSparseAdam
 from searchengine.evaluation.grda import GRDA
 from searchengine.evaluation.metrics import auc
-from searchengine.evaluation.trainer import CandidateError, Tensors, dense_optimizer, predict
+from searchengine.evaluation.trainer import CandidateError, Tensors, predict, weight_optimizers
 from searchengine.strategies._differentiable.supernet import Supernet
 
 __all__ = ["SearchOutcome", "SearchSettings", "train_supernet"]
@@ -93,11 +92,7 @@ def train_supernet(
     arch = net.architecture_parameters()
     gates = net.gate_parameters()
     weights = net.weight_parameters()
-    tables = {id(p) for p in model.sparse_parameters()}
-    dense = [p for p in weights if id(p) not in tables]
-    optimizers = [dense_optimizer(optimizer, dense, lr)] if dense else []
-    if tables:
-        optimizers.append(RowSparseAdam([p for p in weights if id(p) in tables], lr=lr))
+    optimizers = weight_optimizers(weights, model.sparse_parameters(), optimizer, lr)
     a_opt = torch.optim.Adam(arch, lr=settings.arch_lr, betas=(0.5, 0.999)) if arch else None
     loss_fn = nn.BCEWithLogitsLoss()
     generator = torch.Generator().manual_seed(seed)
