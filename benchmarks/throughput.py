@@ -33,6 +33,7 @@ Run from the repository root::
 
     python benchmarks/throughput.py            # the full run (about 8 minutes on 2 cores)
     python benchmarks/throughput.py --quick    # a smoke run (about a minute)
+    python benchmarks/throughput.py --deepctr-defaults --plain  # + two more references
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from typing import Any
 import torch
 from _deepctr import DeepCTRSetup, import_deepctr, run_deepctr
 from _measure import Run, StepClock, machine, others_cpu, peak_memory, wait_idle
+from _plain import run_plain
 
 from searchengine.evaluation import Evaluator
 from searchengine.evaluation.trainer import fit
@@ -245,6 +247,9 @@ def bench(case: Case, args: argparse.Namespace) -> str:
         defaults = dataclasses.replace(setup, l2={})
         name = "DeepCTR-Torch, default l2"
         measured.append(lambda: run_deepctr(evaluator.data, defaults, name=name))
+    if args.plain:
+        run_plain(evaluator.data, setup, warm_up=True)
+        measured.append(lambda: run_plain(evaluator.data, setup))
     runs = [_measure_when_idle(run, args.wait_idle) for run in measured]
     return table(case, evaluator, runs, args.batch_size)
 
@@ -295,6 +300,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--deepctr-defaults",
         action="store_true",
         help="also train DeepCTR-Torch with its default L2 penalties (1e-5)",
+    )
+    add(
+        "--plain",
+        action="store_true",
+        help="also train a plain, careful torch loop of the same DeepFM (one fused table "
+        "under torch.optim.SparseAdam, fused Adam, index-tensor batches; benchmarks/_plain.py)",
     )
     add(
         "--wait-idle",
