@@ -91,11 +91,11 @@ class ModelConfig:
         dim = spec.embedding.dim
         if multisize is not None and isinstance(dim, dict):  # categorical widths: K * chunk
             dim = {f.name: multisize.width for f in schema.categorical} | dim
-        dims = _resolve_dims(dim, schema, issues)
-        if multisize is not None:
-            dims.update({f.name: multisize.width for f in schema.categorical})
         numerical = NumericalConfig.resolve(spec.embedding, schema, issues)
         raw = {f.name for f in numerical.raw_fields(schema)}
+        dims = _resolve_dims(dim, schema, issues, raw)
+        if multisize is not None:
+            dims.update({f.name: multisize.width for f in schema.categorical})
         pairs = _resolve_pairs(spec.interactions.gate, schema, issues)
         if pairs is not None and raw:  # a raw field has no vector to pair
             pairs = tuple(p for p in pairs if not raw.intersection(p))
@@ -156,10 +156,14 @@ def _reject_expressions(spec: ModelSpec, root: str) -> None:
             raise ValueError(f"{path} is a search expression ({value!r}): sample it first")
 
 
-def _resolve_dims(dim: Any, schema: DataSchema, issues: list[SpecIssue]) -> dict[str, int]:
+def _resolve_dims(
+    dim: Any, schema: DataSchema, issues: list[SpecIssue], raw: set[str]
+) -> dict[str, int]:
+    """A width for every field; a ``raw`` field a map leaves out gets 1 (it is unused)."""
     names = schema.names
     if not isinstance(dim, dict):
         return {name: int(dim) for name in names}
+    dim = {name: 1 for name in raw} | dim
     for key in dim:
         if key not in names:
             issues.append(

@@ -63,9 +63,12 @@ def check_model(c: _Compiler) -> None:
         for key in model.embedding.dim:
             if key not in names:
                 c.issue(loc + (key,), f"unknown field {key!r}{did_you_mean(key, names)}")
-        # multi-size embeddings set the categorical widths (K * chunk)
+        # multi-size embeddings set the categorical widths (K * chunk); raw fields have none
+        from searchengine.models.embedding.numerical import literal_raw
+
         needed = c.field_names("numerical") if model.embedding.multisize else names
-        missing = [n for n in needed if n not in model.embedding.dim]
+        raw = literal_raw(model.embedding.numerical, c.field_names("numerical"))
+        missing = [n for n in needed if n not in model.embedding.dim and n not in raw]
         if missing:
             c.issue(loc, f"no width for field(s) {', '.join(missing)}")
     if model.embedding.dynamic is not None and c.fields:

@@ -81,6 +81,7 @@ class _Compiler:
             self._walk(self.spec.train, ("train",))
             _checks.check_model(self)
             self._backbone_conditions()
+            self._raw_conditions()
         _checks.check_search(self)
         self._resolve_conditions()
         order = self._order()
@@ -221,6 +222,36 @@ class _Compiler:
             kept.append(d)
         self._replace(kept)
 
+    def _raw_conditions(self) -> None:
+        """Decisions about the vector of a ``raw`` numerical field (its width, its pairs,
+        its feature-set memberships) decide nothing: dropped where the field is raw in
+        the spec, conditioned on its method decision where ``raw`` is one of its choices."""
+        from searchengine.models.embedding import RAW
+        from searchengine.models.embedding.numerical import literal_raw
+        from searchengine.searchspace import _groups
+
+        names = self.field_names("numerical")
+        literal = literal_raw(self.spec.model_or_default().embedding.numerical, names)
+        searched: dict[str, Decision] = {}
+        for d in self.decisions:
+            if d.loc == NUMERICAL_LOC and RAW in getattr(d.distribution, "choices", ()):
+                searched.update({name: d for name in ([d.key] if d.key else names)})
+        if not literal and not searched:
+            return
+        kept: list[Decision] = []
+        for d in self.decisions:
+            fields = _vector_fields_of(d, _groups.LOC)
+            if literal.intersection(fields):
+                continue
+            conditions = list(d.conditions)
+            for name in fields:
+                if name in searched:
+                    method = searched[name]
+                    others = tuple(c for c in method.distribution.choices if c != RAW)
+                    conditions.append(Condition(method.name, others))
+            kept.append(_with_conditions(d, tuple(conditions)) if fields else d)
+        self._replace(kept)
+
     def _replace(self, kept: list[Decision]) -> None:
         names = {d.name for d in kept}
         self.decisions = kept
@@ -294,6 +325,25 @@ def _restrict_backbone(d: Decision, users: list[str]) -> Decision | None:
         return None
     others = tuple(c for c in d.conditions if c.parent != "model.backbone")
     return _with_conditions(d, (*others, Condition("model.backbone", allowed)))
+
+
+NUMERICAL_LOC = ("model", "embedding", "numerical")
+_DIM_LOC = ("model", "embedding", "dim")
+_GATE_LOC = ("model", "interactions", "gate")
+
+
+def _vector_fields_of(d: Decision, groups_loc: Loc) -> list[str]:
+    """The fields whose vectors decision ``d`` is about: a per-field width, the two fields
+    of a gated pair, the field of a feature-set membership; none for other decisions."""
+    if d.key is None:
+        return []
+    if d.loc == _DIM_LOC:
+        return [d.key]
+    if d.loc == _GATE_LOC:
+        return d.key.split(",", 1)
+    if d.loc == groups_loc:
+        return [d.key.split(",", 2)[2]]
+    return []
 
 
 def _with_conditions(d: Decision, conditions: tuple[Condition, ...]) -> Decision:

@@ -153,3 +153,69 @@ def test_search_per_field_methods_end_to_end(tmp_path: Path) -> None:
     used = {t.params[f"model.embedding.numerical[I{i}]"] for t in trials for i in (1, 2, 3)}
     assert used == {"scalar", "bucket", "autodis"}
     assert all(0.0 < t.values[0] <= 1.0 for t in trials)
+
+
+# --------------------------------------------------------------------------- raw
+
+
+def test_a_raw_field_s_width_pairs_and_memberships_are_not_searched() -> None:
+    space = space_of(
+        "model:\n"
+        "  backbone: fm\n"
+        "  embedding:\n"
+        "    dim: {choice: [4, 8], per: field}\n"
+        "    numerical: {I1: raw}\n"
+        "  interactions: {gate: search, groups: {orders: [2], sets: 1}}\n"
+    )
+    names = space.names
+    assert "model.embedding.dim[I2]" in names and "model.embedding.dim[C1]" in names
+    assert not [n for n in names if "I1" in n]  # no width, no pair, no membership
+    assert "model.interactions.gate[I2,C1]" in names
+    assert "model.interactions.groups[2,0,I2]" in names
+    arch = space.fixed({})
+    assert "I1" not in arch.spec.model.embedding.dim  # a raw field needs no width
+
+
+def test_a_searched_raw_choice_conditions_the_field_s_vector_decisions() -> None:
+    space = space_of(
+        "model:\n"
+        "  backbone: deepfm\n"
+        "  embedding:\n"
+        "    dim: {choice: [4, 8], per: field}\n"
+        "    numerical: {choice: [scalar, raw], per: field}\n"
+        "  interactions: {gate: search}\n"
+    )
+    width = space["model.embedding.dim[I1]"]
+    assert [(c.parent, c.values) for c in width.conditions] == [
+        ("model.embedding.numerical[I1]", ("scalar",))
+    ]
+    pair = space["model.interactions.gate[I1,I2]"]
+    assert {c.parent for c in pair.conditions} == {
+        "model.embedding.numerical[I1]",
+        "model.embedding.numerical[I2]",
+    }
+    assert not space["model.embedding.dim[C1]"].conditions
+    raw = {"model.embedding.numerical[I1]": "raw", "model.embedding.numerical[I2]": "scalar"}
+    active = {d.name for d in space if space.is_active(d, raw)}
+    assert "model.embedding.dim[I1]" not in active and "model.embedding.dim[I2]" in active
+    assert "model.interactions.gate[I1,I2]" not in active
+    assert "model.interactions.gate[I2,C1]" in active
+
+
+def test_a_width_map_may_leave_raw_fields_out(tmp_path: Path) -> None:
+    body = (
+        "model:\n"
+        "  backbone: deepfm\n"
+        "  embedding:\n"
+        "    dim: {C1: 4, C2: 8, C3: 4, I2: 4}\n"
+        "    numerical: {I1: raw}\n"
+        "  mlp: {layers: [8]}\n"
+        "train: {epochs: 1}\n"
+        "search: {trials: 1}\n"
+    )
+    assert "I1" not in space_of(body).fixed({}).spec.model.embedding.dim
+    errors = spec_errors(body.replace("I1: raw", "I1: scalar"))
+    assert any("no width for field(s) I1" in e for e in errors)
+    spec = parse_spec("name: t\n" + DATA + body, file="s.yaml")
+    result = searchengine.run(spec, out=tmp_path / "run", progress=False)
+    assert result.best and result.best[0].state.name == "COMPLETE"

@@ -51,6 +51,7 @@ __all__ = [
     "RawValues",
     "ScalarEmbedding",
     "bucket_boundaries",
+    "literal_raw",
 ]
 
 _log = logging.getLogger(__name__)
@@ -157,6 +158,16 @@ class NumericalConfig:
                 int(autodis.topk),
             ),
         )
+
+
+def literal_raw(chosen: object, names: Sequence[str]) -> set[str]:
+    """The numerical fields of ``names`` that ``model.embedding.numerical`` (``chosen``:
+    a method, a map of them, or a search expression) makes ``raw`` for sure."""
+    if isinstance(chosen, str):
+        return set(names) if chosen == RAW else set()
+    if isinstance(chosen, Mapping):
+        return {name for name, method in chosen.items() if method == RAW and name in names}
+    return set()
 
 
 def unknown_name(kind: str, value: object, known: Sequence[str]) -> str:
