@@ -96,9 +96,7 @@ class ModelConfig:
         dims = _resolve_dims(dim, schema, issues, raw)
         if multisize is not None:
             dims.update({f.name: multisize.width for f in schema.categorical})
-        pairs = _resolve_pairs(spec.interactions.gate, schema, issues)
-        if pairs is not None and raw:  # a raw field has no vector to pair
-            pairs = tuple(p for p in pairs if not raw.intersection(p))
+        pairs = _resolve_pairs(spec.interactions.gate, schema, issues, raw)
         dynamic = DynamicConfig.resolve(spec.embedding.dynamic, schema, issues)
         if dynamic is not None:
             dims.update({name: dynamic.width for name in dynamic.fields if name in dims})
@@ -223,8 +221,10 @@ def _resolve_groups(
 
 
 def _resolve_pairs(
-    gate: str | GateKeep, schema: DataSchema, issues: list[SpecIssue]
+    gate: str | GateKeep, schema: DataSchema, issues: list[SpecIssue], raw: set[str]
 ) -> tuple[Pair, ...] | None:
+    """The kept pairs of the fields with a vector (a ``raw`` field has none to pair), or
+    None when every such pair is kept."""
     if not isinstance(gate, GateKeep):
         return None
     position = {name: i for i, name in enumerate(schema.names)}
@@ -240,7 +240,8 @@ def _resolve_pairs(
             issues.append(SpecIssue(path, f"a pair needs two different fields, got {a!r} twice"))
         if not bad and a != b:
             kept.add((a, b) if position[a] < position[b] else (b, a))
-    all_pairs = schema.pairs()
-    if len(kept) == len(all_pairs):
+    candidates = [p for p in schema.pairs() if not raw.intersection(p)]
+    chosen = tuple(p for p in candidates if p in kept)
+    if len(chosen) == len(candidates):
         return None  # every pair kept: the same model as `all`, on the fast path
-    return tuple(p for p in all_pairs if p in kept)
+    return chosen

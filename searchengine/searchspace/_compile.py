@@ -234,7 +234,7 @@ class _Compiler:
         literal = literal_raw(self.spec.model_or_default().embedding.numerical, names)
         searched: dict[str, Decision] = {}
         for d in self.decisions:
-            if d.loc == NUMERICAL_LOC and RAW in getattr(d.distribution, "choices", ()):
+            if d.loc == _NUMERICAL_LOC and RAW in getattr(d.distribution, "choices", ()):
                 searched.update({name: d for name in ([d.key] if d.key else names)})
         if not literal and not searched:
             return
@@ -327,7 +327,7 @@ def _restrict_backbone(d: Decision, users: list[str]) -> Decision | None:
     return _with_conditions(d, (*others, Condition("model.backbone", allowed)))
 
 
-NUMERICAL_LOC = ("model", "embedding", "numerical")
+_NUMERICAL_LOC = ("model", "embedding", "numerical")
 _DIM_LOC = ("model", "embedding", "dim")
 _GATE_LOC = ("model", "interactions", "gate")
 

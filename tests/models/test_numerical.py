@@ -425,3 +425,21 @@ def test_an_mlp_reads_side_inputs_as_its_last_columns(layers: list[int], batch_n
     for a, b in zip(split, [p.grad for p in mlp.parameters()], strict=True):
         torch.testing.assert_close(a, b)
     assert MLP(10, []).forward(x, side).shape == (16, 10)  # no layer: concatenated
+
+
+def test_keeping_every_pair_of_vector_fields_is_the_fast_all_pairs_model(
+    schema: DataSchema,
+) -> None:
+    from searchengine.models.config import ModelConfig
+
+    vector = ["c0", "c1", "n1", "c2"]  # n0 is raw
+    keep = [[a, b] for i, a in enumerate(vector) for b in vector[i + 1 :]]
+    spec = ModelSpec.model_validate(
+        {
+            "backbone": "fm",
+            "embedding": {"dim": 4, "numerical": {"n0": "raw"}},
+            "interactions": {"gate": {"keep": keep}},
+        }
+    )
+    assert ModelConfig.from_spec(spec, schema).pairs is None
+    assert build_model(spec, schema).backbone.interaction.products is None  # FM identity
