@@ -104,9 +104,14 @@ class _ClockedEvaluator(Evaluator):
 
 
 def make_evaluator(
-    case: Case, batch_size: int, threads: int, numerical: str = "raw"
-) -> tuple[Evaluator, Any]:
-    """Our evaluator and the fixed DeepFM architecture, with the data loaded.
+    case: Case,
+    batch_size: int,
+    threads: int,
+    numerical: str = "raw",
+    precisions: tuple[str, ...] = ("fp32",),
+) -> tuple[Evaluator, dict[str, Any]]:
+    """Our evaluator and the fixed DeepFM architecture at each of ``precisions``
+    (``train.precision``), with the data loaded.
 
     ``numerical: raw`` reads the numerical fields as DeepCTR-Torch's ``DenseFeat`` do:
     first-order term and MLP input, no FM vector."""
@@ -134,7 +139,12 @@ def make_evaluator(
     evaluator = _ClockedEvaluator(spec)
     evaluator.prepare()
     evaluator.tensors(torch.device("cpu"))  # loading, not training: before any baseline
-    return evaluator, SearchSpace.from_spec(spec).fixed({})
+    archs = {}
+    for precision in precisions:
+        train = spec.train.model_copy(update={"precision": precision})
+        precise = spec.model_copy(update={"train": train})
+        archs[precision] = SearchSpace.from_spec(precise).fixed({})
+    return evaluator, archs
 
 
 def warm_up_ours(evaluator: Evaluator, arch: Any) -> None:
@@ -148,7 +158,7 @@ def warm_up_ours(evaluator: Evaluator, arch: Any) -> None:
     fit(evaluator.build(arch), small, train, seed=SEED, metrics={})
 
 
-def run_ours(evaluator: _ClockedEvaluator, arch: Any) -> Run:
+def run_ours(evaluator: _ClockedEvaluator, arch: Any, name: str = "searchengine") -> Run:
     """Train with ``Evaluator.evaluate``; the training passes' seconds are in its history."""
     evaluator.clock.reset()
     with peak_memory() as memory, others_cpu() as others:
@@ -157,7 +167,7 @@ def run_ours(evaluator: _ClockedEvaluator, arch: Any) -> Run:
     seconds = sum(row["train_seconds"] for row in history)
     best = max(history, key=lambda row: row["auc"])
     return Run(
-        "searchengine",
+        name,
         samples_per_s=len(evaluator.data.splits["train"]) * len(history) / seconds,
         step_samples_per_s=evaluator.clock.samples_per_s(int(arch.train.batch_size)),
         peak_mib=memory["peak_mib"],
@@ -183,7 +193,9 @@ def _ratio_row(ours: Run, theirs: Run) -> str:
     )
 
 
-def table(case: Case, evaluator: Evaluator, runs: list[Run], batch_size: int) -> str:
+def table(
+    case: Case, evaluator: Evaluator, runs: list[Run], batch_size: int, precision: str
+) -> str:
     """The markdown table of one dataset: each framework, then the ratios ours / theirs."""
     data = evaluator.data
     sizes = "/".join(f"{len(data.splits[s]):,}" for s in ("train", "valid", "test"))
@@ -193,7 +205,8 @@ def table(case: Case, evaluator: Evaluator, runs: list[Run], batch_size: int) ->
         f"{sizes} rows (train/valid/test), {len(data.schema.categorical)} categorical + "
         f"{len(data.schema.numerical)} numerical fields, batch size {batch_size}, "
         f"{case.epochs} epoch(s); searchengine with `train.sparse: {str(case.sparse).lower()}`"
-        f" and `model.embedding.numerical: {evaluator.spec.model.embedding.numerical}`.",
+        f", `model.embedding.numerical: {evaluator.spec.model.embedding.numerical}` and "
+        f"`train.precision: {precision}`.",
         "",
         "| framework | train samples/s | median-step samples/s | peak memory MiB "
         "| test AUC | train s | best epoch | others' CPU |",
@@ -235,9 +248,14 @@ def cases(args: argparse.Namespace) -> list[Case]:
 
 def bench(case: Case, args: argparse.Namespace) -> str:
     """Both frameworks on one dataset; the table."""
-    evaluator, arch = make_evaluator(case, args.batch_size, args.threads, args.numerical)
+    precisions = ("bf16", "fp32") if args.precision == "both" else (args.precision,)
+    evaluator, archs = make_evaluator(
+        case, args.batch_size, args.threads, args.numerical, precisions
+    )
+    arch = archs[precisions[0]]
     setup = DeepCTRSetup(EMBEDDING_DIM, MLP_LAYERS, LR, args.batch_size, case.epochs, SEED)
-    warm_up_ours(evaluator, arch)
+    for each in archs.values():
+        warm_up_ours(evaluator, each)
     run_deepctr(evaluator.data, setup, warm_up=True)
     measured: list[Callable[[], Run]] = [
         lambda: run_ours(evaluator, arch),
@@ -250,8 +268,11 @@ def bench(case: Case, args: argparse.Namespace) -> str:
     if args.plain:
         run_plain(evaluator.data, setup, warm_up=True)
         measured.append(lambda: run_plain(evaluator.data, setup))
+    for precision in precisions[1:]:
+        name = f"searchengine, {precision}"
+        measured.append(lambda a=archs[precision], n=name: run_ours(evaluator, a, n))
     runs = [_measure_when_idle(run, args.wait_idle) for run in measured]
-    return table(case, evaluator, runs, args.batch_size)
+    return table(case, evaluator, runs, args.batch_size, precisions[0])
 
 
 def _measure_when_idle(run: Callable[[], Run], wait: float) -> Run:
@@ -294,6 +315,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="how our DeepFM reads the numerical fields: raw (as DeepCTR-Torch's DenseFeat: "
         "first-order term and MLP input; the default) or scalar (a 16-wide vector each, "
         "also in the FM)",
+    )
+    add(
+        "--precision",
+        choices=["fp32", "bf16", "both"],
+        default="both",
+        help="our side's train.precision: fp32, bf16 (mixed precision, the dense layers in "
+        "bfloat16) or both (bf16 measured first, fp32 as one more row; the default)",
     )
     add("--datasets", nargs="+", choices=["movielens", "criteo"], default=["movielens", "criteo"])
     add(

@@ -201,12 +201,12 @@ class Evaluator:
         if self.fidelity is not None:
             fitted = _fidelity.subsample(tensors, self.fidelity.subsample, self.seed)
         outcome = fit(model, fitted, train, seed=self.seed, metrics=extra, on_epoch=on_epoch)
-        test = split_metrics(model, tensors, "test", extra)
+        test = split_metrics(model, tensors, "test", extra, precision=train.precision)
         metrics = dict(outcome.valid)
         metrics.update(
             embedding_params=float(model.embedding_params()),
             params=float(sum(p.numel() for p in model.parameters())),
-            latency_ms=latency_ms(model, tensors),
+            latency_ms=latency_ms(model, tensors, precision=train.precision),
             train_seconds=outcome.seconds,
             epochs=float(len(outcome.history)),
         )

@@ -6,9 +6,11 @@ the train indices, so no per-row Python runs in the loop.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +28,7 @@ __all__ = [
     "CandidateError",
     "FitOutcome",
     "Tensors",
+    "autocast",
     "dense_optimizer",
     "fit",
     "predict",
@@ -43,6 +46,7 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 _FUSED = frozenset({"adam", "adamw"})
 _EVAL_BATCH = 32768
 _NAN_CHECK_EVERY = 50
+_warned_precision: set[str] = set()
 
 
 class CandidateError(RuntimeError):
@@ -145,13 +149,45 @@ def _embedding_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [m.weight for m in model.modules() if isinstance(m, nn.Embedding)]
 
 
+def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractContextManager[Any]:
+    """The context of ``train.precision`` on ``device``: ``bf16`` runs the matrix
+    products in bfloat16 (``torch.autocast``: weights stay float32, are cast per use,
+    and their gradients come back float32); ``fp32`` changes nothing.
+
+    Warns once per device type where bfloat16 has no native support (it runs, slower)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    kind = torch.device(device).type
+    if kind not in _warned_precision and not _native_bf16(kind):
+        _warned_precision.add(kind)
+        warnings.warn(
+            f"train.precision: bf16 on a {kind} without native bfloat16 is emulated and "
+            "slower than fp32",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return torch.autocast(kind, dtype=torch.bfloat16)
+
+
+def _native_bf16(kind: str) -> bool:
+    if kind == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if kind == "cpu":
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return True
+
+
 @torch.inference_mode()
-def predict(model: nn.Module, tensors: Tensors, idx: Tensor) -> np.ndarray:
-    """Probabilities for the rows ``idx``, in large batches."""
+def predict(
+    model: nn.Module, tensors: Tensors, idx: Tensor, *, precision: str = "fp32"
+) -> np.ndarray:
+    """Probabilities for the rows ``idx``, in large batches, at ``precision``."""
     model.eval()
     out = []
-    for start in range(0, idx.numel(), _EVAL_BATCH):
-        out.append(torch.sigmoid(model(*tensors.batch(idx[start : start + _EVAL_BATCH]))))
+    with autocast(precision, idx.device):
+        for start in range(0, idx.numel(), _EVAL_BATCH):
+            logits = model(*tensors.batch(idx[start : start + _EVAL_BATCH]))
+            out.append(torch.sigmoid(logits.float()))
     return torch.cat(out).float().cpu().numpy() if out else np.zeros(0, dtype=np.float32)
 
 
@@ -160,10 +196,12 @@ def split_metrics(
     tensors: Tensors,
     split: str,
     extra: dict[str, Callable[[np.ndarray, np.ndarray], float]],
+    *,
+    precision: str = "fp32",
 ) -> dict[str, float]:
     """AUC, logloss and the registered metrics of one split."""
     idx = tensors.splits[split]
-    probs = predict(model, tensors, idx)
+    probs = predict(model, tensors, idx, precision=precision)
     labels = tensors.label.index_select(0, idx).cpu().numpy()
     if not np.all(np.isfinite(probs)):
         raise CandidateError(f"non-finite predictions on the {split} split")
@@ -179,6 +217,7 @@ def _train_epoch(
     optimizers: list[torch.optim.Optimizer],
     batch_size: int,
     generator: torch.Generator,
+    precision: str,
 ) -> float:
     model.train()
     train_idx = tensors.splits["train"]
@@ -188,8 +227,9 @@ def _train_epoch(
     steps = 0
     for start in range(0, perm.numel(), batch_size):
         idx = perm[start : start + batch_size]
-        logits = model(*tensors.batch(idx))
-        loss = loss_fn(logits, tensors.label.index_select(0, idx))
+        with autocast(precision, idx.device):
+            logits = model(*tensors.batch(idx))
+        loss = loss_fn(logits.float(), tensors.label.index_select(0, idx))
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -237,9 +277,11 @@ def fit(
     history: list[dict[str, float]] = []
     for epoch in range(int(train.epochs)):
         epoch_start = time.perf_counter()
-        loss = _train_epoch(model, tensors, optimizers, int(train.batch_size), generator)
+        loss = _train_epoch(
+            model, tensors, optimizers, int(train.batch_size), generator, train.precision
+        )
         seconds = time.perf_counter() - epoch_start
-        valid = split_metrics(model, tensors, "valid", metrics)
+        valid = split_metrics(model, tensors, "valid", metrics, precision=train.precision)
         history.append({"epoch": epoch, "train_loss": loss, "train_seconds": seconds, **valid})
         score = valid["auc"] if math.isfinite(valid["auc"]) else -valid["logloss"]
         if best is None or score > best[0]:
@@ -254,18 +296,26 @@ def fit(
 
 
 @torch.inference_mode()
-def latency_ms(model: nn.Module, tensors: Tensors, rows: int = 1000, repeats: int = 7) -> float:
-    """Median inference time of 1,000 rows (one batch), in milliseconds."""
+def latency_ms(
+    model: nn.Module,
+    tensors: Tensors,
+    rows: int = 1000,
+    repeats: int = 7,
+    *,
+    precision: str = "fp32",
+) -> float:
+    """Median inference time of 1,000 rows (one batch) at ``precision``, in milliseconds."""
     model.eval()
     idx = tensors.splits["test"]
     if idx.numel() == 0:
         idx = tensors.splits["train"]
     idx = idx[torch.arange(rows, device=idx.device) % idx.numel()]
     batch = tensors.batch(idx)
-    model(*batch)  # warm-up
     times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model(*batch)
-        times.append(time.perf_counter() - t0)
+    with autocast(precision, idx.device):
+        model(*batch)  # warm-up
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model(*batch)
+            times.append(time.perf_counter() - t0)
     return float(np.median(times) * 1000.0)

@@ -90,5 +90,7 @@ class MLP(nn.Module):
             return self.net(torch.cat([x, side], dim=1))  # (B, in_dim)
         width = x.shape[1]
         h = nn.functional.linear(x, first.weight[:, :width], first.bias)  # (B, H)
-        h = h.addmm_(side, first.weight[:, width:].t())  # (B, H); linear's output is free
+        # linear's output is free; under autocast it is bfloat16, and so must be the rest
+        side_weight = first.weight[:, width:].t().to(h.dtype)  # (S, H)
+        h = h.addmm_(side.to(h.dtype), side_weight)  # (B, H)
         return self.net[1:](h)

@@ -37,7 +37,13 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from searchengine.evaluation.trainer import CandidateError, Tensors, make_optimizers, split_metrics
+from searchengine.evaluation.trainer import (
+    CandidateError,
+    Tensors,
+    autocast,
+    make_optimizers,
+    split_metrics,
+)
 from searchengine.models.embedding.dynamic import DynamicEmbedding
 from searchengine.searchspace.spec import TrainSpec
 
@@ -202,13 +208,16 @@ def _lookahead_step(
     batch: tuple[Tensor, Tensor, Tensor],
     label: Tensor,
     optimizer: torch.optim.Optimizer,
+    precision: str,
 ) -> None:
     """One step of the growth maps on the batch's loss with every id enlarged."""
     params = [t for m in modules for t in m.growth_tensors()]
     for m in modules:
         m.lookahead = True
     try:
-        loss = F.binary_cross_entropy_with_logits(model(*batch), label)
+        with autocast(precision, label.device):
+            logits = model(*batch)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), label)
     finally:
         for m in modules:
             m.lookahead = False
@@ -239,7 +248,9 @@ def _epoch(
     for start in range(0, perm.numel(), size):
         idx = perm[start : start + size]
         batch, label = tensors.batch(idx), tensors.label.index_select(0, idx)
-        row_loss = F.binary_cross_entropy_with_logits(model(*batch), label, reduction="none")
+        with autocast(train.precision, idx.device):
+            logits = model(*batch)
+        row_loss = F.binary_cross_entropy_with_logits(logits.float(), label, reduction="none")
         loss = row_loss.mean()  # (B,) -> ()
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
@@ -254,7 +265,7 @@ def _epoch(
             for policy, column in policies.values():
                 policy.observe(batch[0][:, column], row_loss.detach())
             if transform_opt is not None:
-                _lookahead_step(model, modules, batch, label, transform_opt)
+                _lookahead_step(model, modules, batch, label, transform_opt, train.precision)
     return total / max(steps, 1)
 
 
@@ -305,7 +316,7 @@ def search_sizes(
         loss = _epoch(
             model, tensors, train, optimizers, policies, settings, transform_opt, generator
         )
-        valid = split_metrics(model, tensors, "valid", {})
+        valid = split_metrics(model, tensors, "valid", {}, precision=train.precision)
         levels = {n: m.levels(i).cpu().numpy().copy() for n, (m, i, _, _) in fields.items()}
         sizes = {
             n: float(np.asarray(fields[n][0].candidates)[lv].mean()) for n, lv in levels.items()

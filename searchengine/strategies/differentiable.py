@@ -176,6 +176,7 @@ class DifferentiableStrategy(OneShotStrategy):
         outcome = train_supernet(
             net, evaluator.tensors(device), lr=float(train.lr), optimizer=str(train.optimizer),
             batch_size=int(train.batch_size), settings=self.settings(relaxable, train), seed=seed,
+            precision=train.precision,
             should_stop=lambda: session.time_left() <= 0,
             on_epoch=lambda e, n, m: session.report_epoch("supernet", e, n, m),
         )  # fmt: skip

@@ -34,6 +34,7 @@ __all__ = [
     "check_device_agnostic",
     "check_embedding_params",
     "check_forward",
+    "check_mixed_precision",
     "check_sparse",
     "mixed_dims",
     "random_batch",
@@ -190,6 +191,32 @@ def check_backward(spec: ModelSpec, schema: DataSchema) -> None:
             assert (rows.abs().sum(1) > 0).all(), f"{spec.backbone}: dead rows in table {key}"
 
 
+def check_mixed_precision(spec: ModelSpec, schema: DataSchema) -> None:
+    """Under ``torch.autocast`` to bfloat16 (``train.precision: bf16``) the forward runs,
+    its logits are finite and near the float32 ones, and the backward reaches every
+    parameter with a finite float32 gradient."""
+    model = _build(spec, schema).eval()
+    batch = random_batch(schema)
+    with torch.no_grad():
+        full = model(*batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = model(*batch).float()
+    assert torch.isfinite(half).all(), f"{spec.backbone}: non-finite bf16 logits"
+    scale = float(full.abs().max()) + 1.0
+    gap = float((half - full).abs().max())
+    assert gap <= 0.05 * scale, f"{spec.backbone}: bf16 logits {gap:.3g} from float32"
+    model.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(*batch)
+    loss = nn.functional.binary_cross_entropy_with_logits(out.float(), torch.ones_like(full))
+    loss.backward()
+    for pname, p in model.named_parameters():
+        assert p.dtype == torch.float32, f"{spec.backbone}: {pname} is {p.dtype}"
+        assert p.grad is not None, f"{spec.backbone}: no bf16 gradient reaches {pname}"
+        assert p.grad.dtype == torch.float32, f"{spec.backbone}: {pname} grad {p.grad.dtype}"
+        assert torch.isfinite(p.grad).all(), f"{spec.backbone}: non-finite bf16 grad of {pname}"
+
+
 def check_determinism(spec: ModelSpec, schema: DataSchema, seed: int = 3) -> None:
     """The same seed builds the same parameters and the same logits."""
     a, b = _build(spec, schema, seed=seed), _build(spec, schema, seed=seed)
@@ -266,6 +293,7 @@ def check_backbone(name: str, schema: DataSchema | None = None) -> None:
     for spec in variants:
         check_forward(spec, schema)
         check_backward(spec, schema)
+        check_mixed_precision(spec, schema)
         check_determinism(spec, schema)
         check_batch_independence(spec, schema)
         check_device_agnostic(spec, schema)

@@ -26,6 +26,14 @@ def test_every_block_maps_its_input_kind_and_reports_its_costs(name: str) -> Non
     assert tuple(y.shape[1:]) == ((out.size, out.dim) if out.kind == "fields" else (out.size,))
     assert block.params() == sum(p.numel() for p in block.parameters())
     assert block.flops() > 0
+    x.requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # train.precision: bf16
+        half = block(x)
+    assert half.shape == y.shape and torch.isfinite(half).all()
+    half.float().sum().backward()
+    for p in [x, *block.parameters()]:
+        assert p.grad is not None and p.grad.dtype == torch.float32
+        assert torch.isfinite(p.grad).all()
 
 
 def test_mlp_flops_count_multiply_adds_biases_and_activations() -> None:

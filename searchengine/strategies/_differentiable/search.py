@@ -29,7 +29,13 @@ from torch import Tensor, nn
 
 from searchengine.evaluation.grda import GRDA
 from searchengine.evaluation.metrics import auc
-from searchengine.evaluation.trainer import CandidateError, Tensors, predict, weight_optimizers
+from searchengine.evaluation.trainer import (
+    CandidateError,
+    Tensors,
+    autocast,
+    predict,
+    weight_optimizers,
+)
 from searchengine.strategies._differentiable.supernet import Supernet
 
 __all__ = ["SearchOutcome", "SearchSettings", "train_supernet"]
@@ -79,10 +85,12 @@ def train_supernet(
     batch_size: int,
     settings: SearchSettings,
     seed: int,
+    precision: str = "fp32",
     should_stop: Callable[[], bool] = lambda: False,
     on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> SearchOutcome:
-    """Train ``net`` by alternating architecture and model steps (module docstring).
+    """Train ``net`` by alternating architecture and model steps (module docstring), the
+    forward passes at ``precision`` (``train.precision``).
 
     Raises:
         CandidateError: the supernet's loss became NaN.
@@ -118,7 +126,9 @@ def train_supernet(
     best = -math.inf, 0
 
     def loss_of(idx: Tensor) -> Tensor:
-        return loss_fn(model(*tensors.batch(idx)), tensors.label.index_select(0, idx))
+        with autocast(precision, idx.device):
+            logits = model(*tensors.batch(idx))
+        return loss_fn(logits.float(), tensors.label.index_select(0, idx))
 
     epoch = 0
     for epoch in range(settings.epochs):
@@ -159,7 +169,7 @@ def train_supernet(
             step += 1
             if not math.isfinite(total):
                 raise CandidateError(f"NaN loss in the supernet after {step} steps")
-        valid = _valid_auc(model, tensors)
+        valid = _valid_auc(model, tensors, precision)
         history.append({"epoch": epoch, "train_loss": total / max(count, 1), "auc": valid})
         _log.info("supernet epoch %d: train loss %.4f, valid auc %.4f",
                   epoch, history[-1]["train_loss"], valid)  # fmt: skip
@@ -183,9 +193,9 @@ def auto_grda_c(gates: Sequence[Tensor], steps: int, lr: float, mu: float) -> fl
     return init / GRDA.threshold(max(steps, 1), lr, 1.0, mu)
 
 
-def _valid_auc(model: nn.Module, tensors: Tensors) -> float:
+def _valid_auc(model: nn.Module, tensors: Tensors, precision: str) -> float:
     idx = tensors.splits["valid"]
-    probs = predict(model, tensors, idx)
+    probs = predict(model, tensors, idx, precision=precision)
     return auc(tensors.label.index_select(0, idx).cpu().numpy(), probs)
 
 

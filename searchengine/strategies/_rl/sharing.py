@@ -29,7 +29,7 @@ from torch import nn
 
 from searchengine.errors import SearchEngineError, SpecError
 from searchengine.evaluation import METRICS
-from searchengine.evaluation.trainer import make_optimizers
+from searchengine.evaluation.trainer import autocast, make_optimizers
 from searchengine.searchspace import Architecture, Decision, SearchSpace
 from searchengine.strategies._rl.actions import Actions, actions_of
 from searchengine.strategies._rl.policy import Learner, Policy, mix_seed, single_threaded
@@ -186,6 +186,7 @@ class _SupernetRun:
         self.tensors = evaluator.tensors(device)
         self.supernet = SharedSupernet(self.model, session.space, controller.decisions)
         self.optimizers = make_optimizers(self.model, full.train)
+        self.precision = full.train.precision
         self.batch_size = int(full.train.batch_size)
         self.epochs = int(sharing.epochs or full.train.epochs)
         self.warmup = sharing.warmup_epochs
@@ -242,8 +243,9 @@ class _SupernetRun:
 
     def _train_step(self, idx: torch.Tensor, loss_fn: nn.Module) -> None:
         self.model.train()
-        logits = self.model(*self.tensors.batch(idx))
-        loss = loss_fn(logits, self.tensors.label.index_select(0, idx))
+        with autocast(self.precision, idx.device):
+            logits = self.model(*self.tensors.batch(idx))
+        loss = loss_fn(logits.float(), self.tensors.label.index_select(0, idx))
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -257,8 +259,9 @@ class _SupernetRun:
         pick = torch.from_numpy(self.rng.choice(valid.numel(), rows, replace=False))
         idx = valid[pick.to(valid.device)]
         self.model.eval()
-        with torch.no_grad():
-            probs = torch.sigmoid(self.model(*self.tensors.batch(idx))).double().cpu().numpy()
+        with torch.no_grad(), autocast(self.precision, idx.device):
+            logits = self.model(*self.tensors.batch(idx))
+        probs = torch.sigmoid(logits.double()).cpu().numpy()
         labels = self.tensors.label.index_select(0, idx).double().cpu().numpy()
         value = float(METRICS.get(self.metric).fn(labels, probs))
         cost = self._cost(self.controller.base | values)
