@@ -263,14 +263,15 @@ def bench(case: Case, args: argparse.Namespace) -> str:
     ]
     if args.deepctr_defaults:
         defaults = dataclasses.replace(setup, l2={})
-        name = "DeepCTR-Torch, default l2"
-        measured.append(lambda: run_deepctr(evaluator.data, defaults, name=name))
+        measured.append(
+            lambda: run_deepctr(evaluator.data, defaults, name="DeepCTR-Torch, default l2")
+        )
     if args.plain:
         run_plain(evaluator.data, setup, warm_up=True)
         measured.append(lambda: run_plain(evaluator.data, setup))
     for precision in precisions[1:]:
-        name = f"searchengine, {precision}"
-        measured.append(lambda a=archs[precision], n=name: run_ours(evaluator, a, n))
+        label = f"searchengine, {precision}"
+        measured.append(lambda a=archs[precision], n=label: run_ours(evaluator, a, n))
     runs = [_measure_when_idle(run, args.wait_idle) for run in measured]
     return table(case, evaluator, runs, args.batch_size, precisions[0])
 

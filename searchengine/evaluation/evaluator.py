@@ -16,6 +16,7 @@ import torch
 
 from searchengine.errors import SearchEngineError
 from searchengine.evaluation import _fidelity
+from searchengine.evaluation._allocator import keep_freed_memory
 from searchengine.evaluation.metrics import METRICS
 from searchengine.evaluation.trainer import (
     CandidateError,
@@ -130,6 +131,9 @@ class Evaluator:
         _ = self.data
 
     def tensors(self, device: torch.device) -> Tensors:
+        """The data as tensors on ``device``, loaded once; training starts from here, so
+        the first call also keeps freed memory mapped (:func:`keep_freed_memory`)."""
+        keep_freed_memory()
         if self._tensors is None or self._tensors.label.device != device:
             d = self.data
             self._tensors = Tensors(

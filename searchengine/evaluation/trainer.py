@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from searchengine.evaluation._allocator import keep_freed_memory
 from searchengine.evaluation._sparse_adam import RowSparseAdam
 from searchengine.evaluation.metrics import auc, logloss
 from searchengine.searchspace.spec import TrainSpec
@@ -271,6 +272,7 @@ def fit(
         CandidateError: NaN loss or non-finite predictions.
     """
     start = time.perf_counter()
+    keep_freed_memory()
     generator = torch.Generator().manual_seed(seed)
     optimizers = make_optimizers(model, train)
     best: tuple[float, int, dict[str, float], dict] | None = None
