@@ -4,7 +4,9 @@ Both frameworks train the same DeepFM (16-dim embeddings, MLP 256-128, Adam lr 1
 regularization; numerical fields as raw values in the first-order term and the MLP
 input, DeepCTR-Torch's ``DenseFeat``, ours ``model.embedding.numerical: raw``) with the
 same batch size and number of epochs, on the same encoded arrays and the same train /
-valid / test split, one after the other in this process:
+valid / test split, one after the other in this process. Our side trains with
+``train.precision: bf16`` (mixed precision) and again at ``fp32`` (``--precision``);
+DeepCTR-Torch trains in float32:
 
 - MovieLens-100K (RecBole atomic files, ``--movielens PATH``);
 - Criteo-shaped data: our ``synthetic`` dataset, 26 categorical and 13 numerical
@@ -31,7 +33,7 @@ DeepCTR-Torch is not a dependency of ``searchengine``; install it for the benchm
 
 Run from the repository root::
 
-    python benchmarks/throughput.py            # the full run (about 8 minutes on 2 cores)
+    python benchmarks/throughput.py            # the full run (about 9 minutes on 2 cores)
     python benchmarks/throughput.py --quick    # a smoke run (about a minute)
     python benchmarks/throughput.py --deepctr-defaults --plain  # + two more references
 """
