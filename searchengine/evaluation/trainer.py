@@ -171,10 +171,14 @@ def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractC
 
 
 def _native_bf16(kind: str) -> bool:
-    if kind == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    if kind == "cpu":
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    """Whether ``kind`` devices run bfloat16 natively (True where torch cannot tell)."""
+    try:
+        if kind == "cuda":
+            return bool(torch.cuda.is_bf16_supported())
+        if kind == "cpu":  # oneDNN's check: AVX512-BF16 or AMX
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        pass
     return True
 
 
