@@ -47,7 +47,7 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 _FUSED = frozenset({"adam", "adamw"})
 _EVAL_BATCH = 32768
 _NAN_CHECK_EVERY = 50
-_warned_precision: set[str] = set()
+_checked_precision: set[str] = set()  # device types whose bfloat16 support was checked
 
 
 class CandidateError(RuntimeError):
@@ -159,14 +159,15 @@ def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractC
     if precision == "fp32":
         return contextlib.nullcontext()
     kind = torch.device(device).type
-    if kind not in _warned_precision and not _native_bf16(kind):
-        _warned_precision.add(kind)
-        warnings.warn(
-            f"train.precision: bf16 on a {kind} without native bfloat16 is emulated and "
-            "slower than fp32",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+    if kind not in _checked_precision:  # once: autocast is entered at every step
+        _checked_precision.add(kind)
+        if not _native_bf16(kind):
+            warnings.warn(
+                f"train.precision: bf16 on a {kind} without native bfloat16 is emulated "
+                "and slower than fp32",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     return torch.autocast(kind, dtype=torch.bfloat16)
 
 
@@ -193,7 +194,7 @@ def predict(
         for start in range(0, idx.numel(), _EVAL_BATCH):
             logits = model(*tensors.batch(idx[start : start + _EVAL_BATCH]))
             out.append(torch.sigmoid(logits.float()))
-    return torch.cat(out).float().cpu().numpy() if out else np.zeros(0, dtype=np.float32)
+    return torch.cat(out).cpu().numpy() if out else np.zeros(0, dtype=np.float32)
 
 
 def split_metrics(

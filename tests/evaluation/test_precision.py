@@ -83,7 +83,7 @@ def test_bf16_trains_as_well_as_fp32_and_is_deterministic(tmp_path, backbone: st
 
 def test_bf16_without_native_support_warns_once(monkeypatch) -> None:
     monkeypatch.setattr(trainer, "_native_bf16", lambda kind: False)
-    monkeypatch.setattr(trainer, "_warned_precision", set())
+    monkeypatch.setattr(trainer, "_checked_precision", set())
     with pytest.warns(RuntimeWarning, match="emulated"):
         with trainer.autocast("bf16", "cpu"):
             pass
