@@ -6,10 +6,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,3 +72,30 @@ def test_sigint_then_rerun(tmp_path: Path) -> None:
     complete = [t.params for t in study.get_trials() if t.state == TrialState.COMPLETE]
     assert len(complete) == len(done) + 2
     assert complete[: len(done)] == done  # nothing completed was lost
+
+
+def test_ctrl_c_as_the_heartbeat_starts_leaves_no_thread_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGINT just after the heartbeat thread started, before the trial's block is
+    entered, must not leave that thread beating: the process would wait for it at exit."""
+    from searchengine.engine import _heartbeat
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'db'}", heartbeat_interval=1)
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    start = threading.Thread.start
+
+    def start_then_interrupt(self: threading.Thread) -> None:
+        start(self)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(threading.Thread, "start", start_then_interrupt)
+    before = set(threading.enumerate())
+    with pytest.raises(KeyboardInterrupt):
+        with _heartbeat(study, trial):
+            pass
+    monkeypatch.undo()
+    left = [t for t in set(threading.enumerate()) - before if t.is_alive()]
+    assert not left, left
+    assert study.get_trials()[0].state == TrialState.RUNNING  # beats were recorded, then stopped
