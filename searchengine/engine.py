@@ -359,12 +359,16 @@ def _heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
     one run in 20). Here the thread is started inside ``try`` and is a daemon.
     """
     storage = study._storage
-    if not (isinstance(storage, BaseHeartbeat) and storage.get_heartbeat_interval()):
+    interval = storage.get_heartbeat_interval() if isinstance(storage, BaseHeartbeat) else None
+    if not interval:
         yield
         return
     stop = threading.Event()
     beat = threading.Thread(
-        target=_beat, args=(storage, trial._trial_id, stop), name="heartbeat", daemon=True
+        target=_beat,
+        args=(storage, trial._trial_id, interval, stop),
+        name="heartbeat",
+        daemon=True,
     )
     try:
         beat.start()
@@ -374,9 +378,7 @@ def _heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
         beat.join()
 
 
-def _beat(storage: BaseHeartbeat, trial_id: int, stop: threading.Event) -> None:
-    interval = storage.get_heartbeat_interval()
-    assert interval is not None
+def _beat(storage: BaseHeartbeat, trial_id: int, interval: int, stop: threading.Event) -> None:
     while True:
         storage.record_heartbeat(trial_id)
         if stop.wait(timeout=interval):

@@ -20,11 +20,12 @@ pytestmark = pytest.mark.skipif(
 # 610,720 faults for the same probe), so the untuned default cannot be the reference.
 PROBE = """
 import ctypes, resource, sys, torch
-from searchengine.evaluation._allocator import keep_freed_memory
-tuned = keep_freed_memory() if sys.argv[1] == "tune" else False
+from searchengine.evaluation import _allocator
+tuned = _allocator.keep_freed_memory() if sys.argv[1] == "tune" else False
 if sys.argv[1] == "fixed":
     libc = ctypes.CDLL("libc.so.6")
-    assert libc.mallopt(-3, 128 * 1024) and libc.mallopt(-1, 128 * 1024)
+    assert libc.mallopt(_allocator._M_MMAP_THRESHOLD, 128 * 1024)
+    assert libc.mallopt(_allocator._M_TRIM_THRESHOLD, 128 * 1024)
 def step():
     a, b, c = torch.ones(1 << 20), torch.ones(1 << 21), torch.ones(3 << 20)
     del b
