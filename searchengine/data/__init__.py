@@ -12,6 +12,7 @@ and ``table``; others plug in through the ``searchengine.datasets`` entry point 
 from __future__ import annotations
 
 from searchengine.data import _adult, _clicklogs, _movielens, _synthetic, _table  # noqa: F401
+from searchengine.data._cache import read_encoders, write_encoders
 from searchengine.data._dataset import DATASETS, Dataset
 from searchengine.data._encoders import FittedEncoders
 from searchengine.data._load import declared_fields, fit_encoders, load_data, schema_of
@@ -28,5 +29,7 @@ __all__ = [
     "declared_fields",
     "fit_encoders",
     "load_data",
+    "read_encoders",
     "schema_of",
+    "write_encoders",
 ]

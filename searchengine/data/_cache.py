@@ -1,26 +1,61 @@
-"""The on-disk cache of encoded data: one ``.npz`` (arrays) and one ``.json`` (schema)."""
+"""The on-disk cache of encoded data: one folder per entry, its arrays memory-mapped.
+
+An entry is a folder ``data-<dataset>-<key>/`` holding one ``.npy`` per array
+(``cat``, ``num``, ``num_missing``, ``label``, ``split_<name>``), the fitted encoders
+(``encoders.json``, with the categorical vocabularies and train counts in
+``vocabularies.arrow``, compact at millions of ids) and ``info.json``. It is built in a
+scratch folder beside it and renamed into place when whole, under a lock file: workers
+on one machine (or sharing ``$SEARCHENGINE_CACHE``) encode once, the others wait and map
+the result, and an ingest killed halfway leaves only a scratch folder, which no reader
+trusts and the next writer removes.
+
+Arrays are opened as copy-on-write memory maps: their pages belong to the page cache,
+are shared by every process that maps the entry and cost no anonymous memory.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import os
-import tempfile
-from collections.abc import Sequence
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
+from searchengine.data._encoders import CategoricalEncoder, FittedEncoders
 from searchengine.data.schema import DataSchema, EncodedData, FieldInfo
 from searchengine.searchspace.spec import DataSpec
+
+__all__ = [
+    "ENCODERS_FILE",
+    "FORMAT_VERSION",
+    "VOCABULARIES_FILE",
+    "cache_key",
+    "default_cache_dir",
+    "entry_folder",
+    "load",
+    "locked",
+    "read_encoders",
+    "scratch_folder",
+    "write_encoders",
+    "write_entry",
+]
 
 _log = logging.getLogger(__name__)
 
 #: Bump when the encoding or the cache layout changes: old entries are then ignored.
-FORMAT_VERSION = 2  # 2: numerical fields keep their train quantiles
+FORMAT_VERSION = 3  # 3: a folder of .npy files, int32 ids, the encoders inside
 _ARRAYS = ("cat", "num", "num_missing", "label")
+_INFO, _ENCODERS, _VOCABULARIES = "info.json", "encoders.json", "vocabularies.arrow"
+ENCODERS_FILE, VOCABULARIES_FILE = _ENCODERS, _VOCABULARIES
 
 
 def default_cache_dir() -> Path:
@@ -51,83 +86,179 @@ def cache_key(spec: DataSpec, fields: Sequence[Any], files: Sequence[Path]) -> s
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def cache_paths(cache_dir: Path, dataset: str, key: str) -> tuple[Path, Path]:
-    """The ``.npz`` and ``.json`` files of one cache entry."""
-    stem = f"data-{_safe(dataset)}-{key}"
-    return cache_dir / f"{stem}.npz", cache_dir / f"{stem}.json"
+def entry_folder(cache_dir: Path, dataset: str, key: str) -> Path:
+    """The folder of one cache entry."""
+    return cache_dir / f"data-{_safe(dataset)}-{key}"
 
 
-def save(data: EncodedData, cache_dir: Path, dataset: str, key: str) -> None:
-    """Write ``data`` to the cache; a failure is logged, never raised."""
-    npz_path, json_path = cache_paths(cache_dir, dataset, key)
-    arrays = {name: getattr(data, name) for name in _ARRAYS}
-    arrays.update({f"split_{name}": rows for name, rows in data.splits.items()})
-    arrays.update(
-        {f"counts_{i}": f.counts for i, f in enumerate(data.schema.fields) if f.counts is not None}
-    )
-    arrays.update(
-        {
-            f"quantiles_{i}": f.quantiles
-            for i, f in enumerate(data.schema.fields)
-            if f.quantiles is not None
-        }
-    )
+@contextlib.contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """Hold the entry's lock file (``<folder>.lock``) exclusively: one writer at a time.
+
+    The lock is released by the kernel when its holder dies, so a killed ingest never
+    blocks the next one. Where the cache folder cannot be written, nothing is locked.
+    """
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(folder.with_name(folder.name + ".lock"), "a+b")  # noqa: SIM115
+    except OSError as exc:
+        _log.warning("cannot lock the data cache in %s: %s", folder.parent, exc)
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def scratch_folder(folder: Path) -> Iterator[Path]:
+    """A new folder beside ``folder`` to build an entry in; removed unless renamed.
+
+    Scratch folders that dead writers left behind are removed first (call it holding
+    :func:`locked`, so that no live writer owns them).
+    """
+    for stale in folder.parent.glob(folder.name + ".scratch-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    scratch = folder.with_name(f"{folder.name}.scratch-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    scratch.mkdir(parents=True)
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def write_entry(
+    scratch: Path,
+    folder: Path,
+    *,
+    arrays: dict[str, np.ndarray],
+    schema: DataSchema,
+    encoders: FittedEncoders,
+    splits: Sequence[str],
+    metadata: dict[str, Any],
+) -> None:
+    """Complete the entry built in ``scratch`` and rename it to ``folder``.
+
+    ``arrays`` not yet saved as ``<name>.npy`` in ``scratch`` are saved first.
+    """
+    for name, values in arrays.items():
+        path = scratch / f"{name}.npy"
+        if not path.exists():
+            np.save(path, np.ascontiguousarray(values), allow_pickle=False)
+    write_encoders(scratch, encoders, schema)
     info = {
         "format": FORMAT_VERSION,
         "fields": [
             {"name": f.name, "kind": f.kind, "column": f.column, "vocab_size": f.vocab_size}
-            for f in data.schema.fields
+            for f in schema.fields
         ],
-        "splits": list(data.splits),
-        "metadata": data.metadata,
+        "quantiles": [
+            None if f.quantiles is None else f.quantiles.tolist() for f in schema.fields
+        ],
+        "splits": list(splits),
+        "metadata": metadata,
     }
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(npz_path, lambda fh: np.savez(fh, **arrays))
-        _atomic_write(json_path, lambda fh: fh.write(json.dumps(info, default=repr).encode()))
-    except OSError as exc:
-        _log.warning("could not write the data cache in %s: %s", cache_dir, exc)
-        return
-    _log.info("cached the encoded data in %s", npz_path)
+    (scratch / _INFO).write_text(json.dumps(info, default=repr))
+    for path in scratch.iterdir():  # on disk before the rename makes the entry visible
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
+    if folder.exists():  # an unreadable entry, replaced under the lock
+        shutil.rmtree(folder)
+    os.rename(scratch, folder)
+    _log.info("cached the encoded data in %s", folder)
 
 
-def load(cache_dir: Path, dataset: str, key: str) -> EncodedData | None:
-    """The cached entry, or None when there is none or it cannot be read."""
-    npz_path, json_path = cache_paths(cache_dir, dataset, key)
-    if not (npz_path.exists() and json_path.exists()):
+def load(folder: Path) -> EncodedData | None:
+    """The entry in ``folder``, its arrays memory-mapped; None when there is none or it
+    cannot be read."""
+    if not (folder / _INFO).is_file():
         return None
     try:
-        info = json.loads(json_path.read_text())
+        info = json.loads((folder / _INFO).read_text())
         if info.get("format") != FORMAT_VERSION:
             return None
-        with np.load(npz_path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
+        encoders, counts = read_encoders(folder)
         fields = tuple(
             FieldInfo(
-                counts=arrays.get(f"counts_{i}"), quantiles=arrays.get(f"quantiles_{i}"), **field
+                counts=counts.get(field["name"]),
+                quantiles=None if q is None else np.asarray(q, dtype=np.float64),
+                **field,
             )
-            for i, field in enumerate(info["fields"])
+            for field, q in zip(info["fields"], info["quantiles"], strict=True)
         )
         return EncodedData(
             schema=DataSchema(fields),
-            **{name: arrays[name] for name in _ARRAYS},
-            splits={name: arrays[f"split_{name}"] for name in info["splits"]},
+            **{name: _map(folder / f"{name}.npy") for name in _ARRAYS},
+            splits={name: _map(folder / f"split_{name}.npy") for name in info["splits"]},
             metadata=info["metadata"],
+            encoders=encoders,
         )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        _log.warning("ignoring an unreadable data cache entry %s: %s", npz_path, exc)
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:
+        _log.warning("ignoring an unreadable data cache entry %s: %s", folder, exc)
         return None
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _map(path: Path) -> np.ndarray:
+    """A copy-on-write map of an ``.npy`` file (writable, never written back)."""
+    return np.load(path, mmap_mode="c", allow_pickle=False)
+
+
+def write_encoders(
+    folder: Path,
+    encoders: FittedEncoders,
+    schema: DataSchema,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """``encoders.json`` (fields, numerical transforms, and ``extra``) and ``vocabularies.arrow``
+    (each categorical field's vocabulary in id order and its train counts)."""
+    entries = []
+    columns: dict[str, pa.Array] = {}
+    counts = {f.name: f.counts for f in schema.fields if f.counts is not None}
+    for encoder in encoders.encoders:
+        if isinstance(encoder, CategoricalEncoder):
+            name = encoder.field.name
+            try:
+                values = encoder.vocabulary_array()
+                columns[f"vocabulary:{name}"] = pa.ListArray.from_arrays([0, len(values)], values)
+                entry = encoder.to_json(with_vocabulary=False)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # values of mixed kinds: as JSON
+                entry = encoder.to_json()
+            if name in counts:
+                values = pa.array(np.asarray(counts[name], np.int64))
+                columns[f"counts:{name}"] = pa.ListArray.from_arrays([0, len(values)], values)
+            entries.append({"kind": "categorical", **entry})
+        else:
+            entries.append({"kind": "numerical", **encoder.to_json()})
+    (folder / _ENCODERS).write_text(json.dumps({**(extra or {}), "encoders": entries}) + "\n")
+    table = pa.table(columns) if columns else pa.table({"none": pa.array([0])})
+    with pa.OSFile(str(folder / _VOCABULARIES), "wb") as sink:
+        with pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+
+
+def read_encoders(folder: Path) -> tuple[FittedEncoders, dict[str, np.ndarray]]:
+    """The encoders :func:`write_encoders` wrote, and the train counts by field.
+
+    Raises:
+        OSError, ValueError, KeyError, TypeError, pyarrow.ArrowException: files that
+            :func:`write_encoders` did not write.
+    """
+    entries = json.loads((folder / _ENCODERS).read_text())["encoders"]
+    with pa.memory_map(str(folder / _VOCABULARIES)) as source:
+        table = pa.ipc.open_file(source).read_all()
+    counts: dict[str, np.ndarray] = {}
+    for entry in entries:
+        if entry["kind"] != "categorical":
+            continue
+        name = entry["field"]["name"]
+        if f"vocabulary:{name}" in table.column_names:
+            entry["vocabulary"] = table.column(f"vocabulary:{name}")[0].values
+        if f"counts:{name}" in table.column_names:
+            counts[name] = table.column(f"counts:{name}")[0].values.to_numpy().astype(np.int64)
+    return FittedEncoders.from_json(entries), counts
 
 
 def _safe(name: str) -> str:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from searchengine.data._dataset import DATASETS, BuiltinDataset, FieldSpec
+from searchengine.data._dataset import (
+    DATASETS,
+    BuiltinDataset,
+    FieldSpec,
+    hash_buckets_option,
+    with_hash_buckets,
+)
 from searchengine.data._readers import (
     binary_label,
     check_columns,
@@ -16,6 +25,7 @@ from searchengine.data._readers import (
     require_path,
     show_values,
 )
+from searchengine.data._stream import Batch, delimited_batches, text_header
 from searchengine.errors import DataError
 from searchengine.searchspace.spec import CategoricalField, NumericalField
 
@@ -28,10 +38,20 @@ AVAZU_CATEGORICAL = (
 )  # fmt: skip
 
 
-class _ClickLog(BuiltinDataset):
-    """Shared by the click logs: a file at ``data.path``, read ``chunksize`` rows at a time."""
+#: How text columns are parsed (dictionary-encoded per batch by the encoder).
+_TEXT = pa.string()
 
-    option_defaults = {"min_count": 1, "chunksize": 200_000}
+
+class _ClickLog(BuiltinDataset):
+    """Shared by the click logs: a file at ``data.path``, streamed in batches of
+    ``chunksize`` rows."""
+
+    option_defaults = {"min_count": 1, "chunksize": 200_000, "hash_buckets": None}
+    streams = True
+
+    def declared_fields(self) -> list[FieldSpec]:
+        buckets = hash_buckets_option(self.spec.dataset, self.options)
+        return [with_hash_buckets(f, buckets) for f in super().declared_fields()]
 
     def files(self) -> list[Path]:
         if self.spec.path is None:
@@ -49,7 +69,8 @@ class Criteo(_ClickLog):
     """Criteo Display Advertising: tab-separated ``label, I1..I13, C1..C26``, no header.
 
     Empty values are missing. Numerical fields are ``log1p`` then standardized. Options:
-    ``min_count`` of every categorical field (1), ``chunksize`` (rows read at a time).
+    ``min_count`` of every categorical field (1), ``hash_buckets`` of every categorical
+    field that sets none (none), ``chunksize`` (rows encoded at a time).
     """
 
     description = "Criteo Display Advertising TSV (label, I1-I13, C1-C26) at data.path."
@@ -83,6 +104,23 @@ class Criteo(_ClickLog):
         frame["label"] = binary_label(frame["label"], str(path), "label")
         return frame
 
+    def batches(self) -> Iterator[Batch]:
+        path = self.files()[0]
+        names = ["label", *CRITEO_NUMERICAL, *CRITEO_CATEGORICAL]
+        types: dict[str, pa.DataType] = {"label": _TEXT}
+        for field in self.declared_fields():
+            types[field.name] = _TEXT if isinstance(field, CategoricalField) else pa.float64()
+        yield from delimited_batches(
+            path,
+            sep="\t",
+            names=names,
+            types=types,
+            header=False,
+            rows=self.spec.rows,
+            batch_rows=self.options["chunksize"],
+            describe=lambda n: f"{n} tab-separated columns (label, I1-I13, C1-C26)",
+        )
+
 
 @DATASETS.register("avazu")
 class Avazu(_ClickLog):
@@ -91,7 +129,8 @@ class Avazu(_ClickLog):
     Label ``click``; ``id`` is dropped; ``hour`` (``YYMMDDHH``) becomes the fields
     ``hour`` (hour of day) and ``weekday``, and the column ``timestamp`` (the raw
     ``YYMMDDHH`` number) for ``split: {by: timestamp}``. Options: ``min_count`` of every
-    categorical field (1), ``chunksize`` (rows read at a time).
+    categorical field (1), ``hash_buckets`` of every categorical field that sets none
+    (none), ``chunksize`` (rows encoded at a time).
     """
 
     description = "Avazu CTR CSV (click, hour, C1, banner_pos, ...) at data.path."
@@ -125,3 +164,53 @@ class Avazu(_ClickLog):
         frame["hour"] = when.dt.hour.to_numpy()
         frame["weekday"] = when.dt.day_of_week.to_numpy()
         return frame
+
+    @property
+    def label_column(self) -> str:
+        return "click"
+
+    def batches(self) -> Iterator[Batch]:
+        path = self.files()[0]
+        names = text_header(path, ",")
+        needed = ["click", "hour", *AVAZU_CATEGORICAL]
+        check_columns(names, needed, str(path))
+        types: dict[str, pa.DataType] = {name: _TEXT for name in needed}
+        types["hour"] = pa.string()
+        for batch in delimited_batches(
+            path,
+            sep=",",
+            names=names,
+            types=types,
+            header=True,
+            rows=self.spec.rows,
+            batch_rows=self.options["chunksize"],
+        ):
+            yield batch.replace(_avazu_columns(batch))
+
+
+def _avazu_columns(batch: Batch) -> pa.RecordBatch:
+    """``hour`` (YYMMDDHH) as the fields ``hour`` (of the day) and ``weekday`` and the
+    column ``timestamp``; ``click`` as ``label``."""
+    rows = batch.rows
+    text = rows.column("hour")
+    try:
+        when = pc.strptime(text, format="%y%m%d%H", unit="s", error_is_null=True)
+        stamp = pc.cast(text, pa.int64(), safe=False) if when.null_count == 0 else None
+    except pa.ArrowInvalid:
+        when, stamp = pc.strptime(text, format="%y%m%d%H", unit="s", error_is_null=True), None
+    if stamp is None or when.null_count:
+        bad = int(np.flatnonzero(when.is_null().to_numpy(zero_copy_only=False))[0])
+        raise DataError(
+            f"{batch.where(bad, 'hour')}: must be YYMMDDHH (e.g. 14102100), "
+            f"got {text[bad].as_py()!r}"
+        )
+    columns = {name: rows.column(name) for name in AVAZU_CATEGORICAL}
+    columns.update(
+        {
+            "label": rows.column("click"),
+            "hour": pc.hour(when),
+            "weekday": pc.day_of_week(when),
+            "timestamp": stamp,
+        }
+    )
+    return pa.RecordBatch.from_pydict(columns)

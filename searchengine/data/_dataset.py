@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 import pandas as pd
 
@@ -12,7 +13,17 @@ from searchengine.errors import DataError, did_you_mean
 from searchengine.registry import Registry
 from searchengine.searchspace.spec import CategoricalField, DataSpec, NumericalField
 
-__all__ = ["DATASETS", "BuiltinDataset", "Dataset", "FieldSpec"]
+if TYPE_CHECKING:
+    from searchengine.data._stream import Batch
+
+__all__ = [
+    "DATASETS",
+    "BuiltinDataset",
+    "Dataset",
+    "FieldSpec",
+    "hash_buckets_option",
+    "with_hash_buckets",
+]
 
 FieldSpec = Union[CategoricalField, NumericalField]
 
@@ -32,6 +43,8 @@ class Dataset(abc.ABC):
     4. :meth:`read` is called at most once per process, by
        :func:`~searchengine.data.load_data`, when the encoded data is neither in memory
        nor in the on-disk cache; the rows are then split and encoded by ``load_data``.
+       A dataset that sets :attr:`streams` is read through :meth:`batches` instead: its
+       rows are never held whole, so it scales to files larger than memory.
     5. :meth:`metadata` is called after :meth:`read`; what it returns is merged into
        :attr:`EncodedData.metadata <searchengine.data.EncodedData>`.
 
@@ -50,6 +63,9 @@ class Dataset(abc.ABC):
     #: The options the dataset understands (``data.options``), with their defaults;
     #: None accepts any option unchecked.
     option_defaults: ClassVar[dict[str, Any] | None] = None
+    #: Whether :func:`~searchengine.data.load_data` reads :meth:`batches` (streamed,
+    #: any size) rather than :meth:`read` (a whole frame).
+    streams: ClassVar[bool] = False
 
     def __init__(self, spec: DataSpec) -> None:
         self.spec = spec
@@ -73,6 +89,24 @@ class Dataset(abc.ABC):
         Raises:
             DataError: for a missing file or column, or unparsable values.
         """
+
+    def batches(self) -> Iterator[Batch]:
+        """The raw rows in batches, in file order (datasets that set :attr:`streams`).
+
+        Each batch has a column per declared field (raw values, missing as null), a
+        ``"label"`` column (0/1, true/false or yes/no; checked by the encoder) and, if
+        ``spec.split.by`` is set, that column.
+
+        Raises:
+            DataError: for a missing file or column, or rows that cannot be parsed,
+                naming the file and the line.
+        """
+        raise NotImplementedError(f"dataset {self.spec.dataset!r} does not stream")
+
+    @property
+    def label_column(self) -> str:
+        """The label's column in the file, for error messages."""
+        return "label"
 
     def files(self) -> list[Path]:
         """The files :meth:`read` reads; default: ``spec.path``, or every file of that folder.
@@ -118,6 +152,32 @@ class BuiltinDataset(Dataset):
                     f"{did_you_mean(field.name, names)} (fields: {', '.join(names)})"
                 )
         return list(self.spec.fields)
+
+
+def hash_buckets_option(dataset: str, options: dict[str, Any]) -> int | None:
+    """The dataset-wide ``hash_buckets`` option, checked.
+
+    Raises:
+        DataError: a value that is not a positive integer.
+    """
+    buckets = options.get("hash_buckets")
+    if buckets is not None and (
+        not isinstance(buckets, int) or isinstance(buckets, bool) or buckets < 1
+    ):
+        raise DataError(
+            f"dataset {dataset!r}: option 'hash_buckets' must be a positive integer, "
+            f"got {buckets!r}"
+        )
+    return buckets
+
+
+def with_hash_buckets(field: FieldSpec, hash_buckets: int | None) -> FieldSpec:
+    """``field`` with a dataset-wide ``hash_buckets`` where it is categorical and sets none."""
+    if hash_buckets is None or not isinstance(field, CategoricalField):
+        return field
+    if field.hash_buckets is not None:
+        return field
+    return field.model_copy(update={"hash_buckets": hash_buckets})
 
 
 DATASETS: Registry[type[Dataset]] = Registry("dataset", group="searchengine.datasets")

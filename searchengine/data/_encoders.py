@@ -23,6 +23,7 @@ __all__ = [
     "FittedEncoders",
     "NumericalEncoder",
     "stable_hash",
+    "vocabulary_order",
 ]
 
 #: Kinds of vocabulary dtypes whose values JSON holds exactly (bool, ints, floats, text).
@@ -36,6 +37,15 @@ def stable_hash(values: pd.Series | pd.Index) -> np.ndarray:
     """
     text = np.asarray(pd.Index(values).astype(str), dtype=object)
     return pd.util.hash_array(text, categorize=True)
+
+
+def vocabulary_order(values: pd.Index, counts: np.ndarray) -> np.ndarray:
+    """The order of a vocabulary: by descending count, ties broken by the value (numbers
+    by value, anything else by its text), so that ids are deterministic."""
+    ties = values.to_numpy() if pd.api.types.is_numeric_dtype(values.dtype) else None
+    if ties is None or ties.dtype == object:
+        ties = np.asarray(values.astype(str))
+    return np.lexsort((ties, -np.asarray(counts)))
 
 
 class CategoricalEncoder:
@@ -62,12 +72,7 @@ class CategoricalEncoder:
         counts = counts[counts >= self.field.min_count]
         if isinstance(counts.index.dtype, pd.CategoricalDtype):  # the values, not categories
             counts.index = pd.Index(np.asarray(counts.index), dtype=counts.index.categories.dtype)
-        values = counts.index
-        ties = values.to_numpy() if pd.api.types.is_numeric_dtype(values.dtype) else None
-        if ties is None or ties.dtype == object:
-            ties = np.asarray(values.astype(str))
-        order = np.lexsort((ties, -counts.to_numpy()))
-        self.vocabulary = counts.index[order]
+        self.vocabulary = counts.index[vocabulary_order(counts.index, counts.to_numpy())]
         return self
 
     @property
@@ -87,12 +92,18 @@ class CategoricalEncoder:
         else:
             rank = vocabulary.get_indexer(pd.Index(values))
         known = rank >= 0
-        if self.field.hash_buckets is None:
-            return np.where(known, rank + 1, OOV_ID).astype(np.int64)
-        buckets = 1 + (stable_hash(vocabulary) % np.uint64(self.field.hash_buckets))
         ids = np.full(len(rank), OOV_ID, dtype=np.int64)
-        ids[known] = buckets.astype(np.int64)[rank[known]]
+        ids[known] = self.ids_of_vocabulary()[rank[known]]
         return ids
+
+    def ids_of_vocabulary(self) -> np.ndarray:
+        """The id of each vocabulary value, in vocabulary order: ``1..V``, or with
+        ``hash_buckets: H`` its bucket ``1 + stable_hash(value) % H``."""
+        vocabulary = self._fitted()
+        if self.field.hash_buckets is None:
+            return np.arange(1, len(vocabulary) + 1, dtype=np.int64)
+        buckets = 1 + (stable_hash(vocabulary) % np.uint64(self.field.hash_buckets))
+        return buckets.astype(np.int64)
 
     def _fitted(self) -> pd.Index:
         if self.vocabulary is None:
@@ -122,8 +133,9 @@ class CategoricalEncoder:
             return values.astype("string").astype(object).where(values.notna(), None)
         return values
 
-    def to_json(self) -> dict[str, Any]:
-        """The field and its vocabulary (values in id order) as JSON-ready data.
+    def to_json(self, *, with_vocabulary: bool = True) -> dict[str, Any]:
+        """The field and its vocabulary (values in id order) as JSON-ready data; without
+        the vocabulary, for a caller that stores :meth:`vocabulary_array` compactly.
 
         Raises:
             DataError: for a vocabulary whose values JSON cannot hold (dates, bytes).
@@ -134,17 +146,34 @@ class CategoricalEncoder:
                 f"field {self.field.name!r}: cannot save a vocabulary of {vocabulary.dtype} "
                 "values; declare the column as text"
             )
-        return {
-            "field": self.field.model_dump(mode="json"),
-            "dtype": str(vocabulary.dtype),
-            "vocabulary": vocabulary.tolist(),
-        }
+        data = {"field": self.field.model_dump(mode="json"), "dtype": str(vocabulary.dtype)}
+        if with_vocabulary:
+            data["vocabulary"] = vocabulary.tolist()
+        return data
+
+    def vocabulary_array(self) -> Any:
+        """The vocabulary in id order as one Arrow array (text, ints, floats or bools).
+
+        Raises:
+            pyarrow.ArrowInvalid, pyarrow.ArrowTypeError: values of mixed kinds.
+        """
+        import pyarrow as pa
+
+        vocabulary = self._fitted()
+        values = vocabulary.to_numpy()
+        if values.dtype == object or vocabulary.dtype.kind in "OUT":
+            return pa.array(values.tolist(), type=None)
+        return pa.array(values)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CategoricalEncoder:
-        """The encoder :meth:`to_json` saved, fitted."""
+        """The encoder :meth:`to_json` saved, fitted; ``vocabulary`` is a list, or the
+        Arrow array of :meth:`vocabulary_array`."""
         encoder = cls(CategoricalField.model_validate(data["field"]))
-        encoder.vocabulary = pd.Index(data["vocabulary"], dtype=data["dtype"])
+        values = data["vocabulary"]
+        if not isinstance(values, list):
+            values = values.to_numpy(zero_copy_only=False)
+        encoder.vocabulary = pd.Index(values, dtype=data["dtype"])
         return encoder
 
 

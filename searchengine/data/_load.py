@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -15,6 +16,7 @@ import pandas as pd
 from searchengine.data import _cache
 from searchengine.data._dataset import DATASETS, Dataset, FieldSpec
 from searchengine.data._encoders import CategoricalEncoder, FittedEncoders
+from searchengine.data._ingest import ingest
 from searchengine.data._readers import binary_label, check_columns
 from searchengine.data._split import split_rows
 from searchengine.data.schema import DataSchema, EncodedData, FieldInfo, train_quantiles
@@ -54,11 +56,15 @@ def load_data(spec: DataSpec, cache_dir: str | os.PathLike[str] | None = None) -
     """Read, split and encode a spec's data; cached in memory and on disk.
 
     The rows are split first, the encoders are fitted on the train split only, and then
-    every row is encoded. The result is cached on disk (``.npz`` + ``.json``, unless
-    ``spec.cache`` is False) under a key made of the dataset, its files' paths, sizes and
-    modification times, the fields and their encodings, the split, ``rows``, ``options``
-    and a format version; and in memory, so an equal spec in the same process returns the
-    same object. Treat the result as read-only.
+    every row is encoded. Click logs and tables (datasets that stream) are read in
+    blocks and encoded straight into the cache's files, so no file is ever held whole;
+    the small built-in datasets are read whole. The result is cached on disk (see
+    :mod:`searchengine.data._cache`) under a key made of the dataset, its files' paths,
+    sizes and modification times, the fields and their encodings, the split, ``rows``,
+    ``options`` and a format version, and its arrays are memory maps of the cache's
+    files; in memory, an equal spec in the same process returns the same object. With
+    ``spec.cache`` False the files are written to a temporary folder, mapped, and
+    removed (the maps stay valid). Treat the result as read-only.
 
     Args:
         spec: the spec's ``data:`` section.
@@ -71,28 +77,63 @@ def load_data(spec: DataSpec, cache_dir: str | os.PathLike[str] | None = None) -
     Raises:
         UnknownNameError: for an unknown dataset name.
         DataError: for a missing file or column, a label that is not binary, a numerical
-            field with values that are not numbers, or an empty split.
+            field with values that are not numbers, or an empty split; naming the file,
+            and for streamed files the line and the column. Nothing is cached then.
     """
     dataset = _make_dataset(spec)
     fields = _checked_fields(dataset)
     files = dataset.files()
     key = _cache.cache_key(spec, fields, files)
-    folder = Path(cache_dir).expanduser() if cache_dir is not None else _cache.default_cache_dir()
+    root = Path(cache_dir).expanduser() if cache_dir is not None else _cache.default_cache_dir()
+    folder = _cache.entry_folder(root, spec.dataset, key)
     with _lock:
         if key in _memo:
             _memo.move_to_end(key)
             return _memo[key]
-        data = _cache.load(folder, spec.dataset, key) if spec.cache else None
+        data = _cached(dataset, fields, files, key, folder) if spec.cache else None
         if data is None:
-            data = _build(dataset, fields, files, key)
-            if spec.cache:
-                _cache.save(data, folder, spec.dataset, key)
-        else:
-            _log.info("loaded %s from the data cache in %s", spec.dataset, folder)
+            data = _uncached(dataset, fields, files, key)
         _memo[key] = data
         while len(_memo) > _MEMO_SIZE:
             _memo.popitem(last=False)
         return data
+
+
+def _cached(
+    dataset: Dataset, fields: list[FieldSpec], files: list[Path], key: str, folder: Path
+) -> EncodedData | None:
+    """The cache entry, built under its lock when missing; None where the cache folder
+    cannot be written."""
+    data = _cache.load(folder)
+    if data is not None:
+        _log.info("loaded %s from the data cache in %s", dataset.spec.dataset, folder)
+        return data
+    try:
+        with _cache.locked(folder):
+            data = _cache.load(folder)  # another process may have built it meanwhile
+            if data is None:
+                with _cache.scratch_folder(folder) as scratch:
+                    _build(dataset, fields, files, key, scratch, folder)
+                data = _cache.load(folder)
+    except OSError as exc:
+        _log.warning("could not write the data cache in %s: %s", folder.parent, exc)
+        return None
+    return data
+
+
+def _uncached(
+    dataset: Dataset, fields: list[FieldSpec], files: list[Path], key: str
+) -> EncodedData:
+    """Build into a temporary folder, map it and remove the folder (the maps stay)."""
+    with tempfile.TemporaryDirectory(prefix="searchengine-data-") as tmp:
+        folder = Path(tmp) / "entry"
+        scratch = Path(tmp) / "scratch"
+        scratch.mkdir()
+        _build(dataset, fields, files, key, scratch, folder)
+        data = _cache.load(folder)
+    if data is None:  # pragma: no cover - the folder was just written
+        raise DataError(f"could not read back the encoded {dataset.spec.dataset!r} data")
+    return data
 
 
 def _make_dataset(spec: DataSpec) -> Dataset:
@@ -133,20 +174,12 @@ def _source(files: list[Path]) -> str:
 
 
 def fit_encoders(spec: DataSpec) -> FittedEncoders:
-    """The encoders :func:`load_data` fits for ``spec``, fitted again on the same rows.
-
-    The rows are read and split again (the cache keeps encoded data, not encoders), so
-    the result encodes any frame exactly as ``load_data`` encoded the training rows.
+    """The encoders :func:`load_data` fitted for ``spec`` (kept with the encoded data).
 
     Raises:
         UnknownNameError, DataError: as :func:`load_data`.
     """
-    dataset = _make_dataset(spec)
-    fields = _checked_fields(dataset)
-    files = dataset.files()
-    where = _source(files) if files else f"dataset {spec.dataset!r}"
-    frame, _, splits = _read_split(dataset, fields, where)
-    return FittedEncoders.fit(frame, fields, splits["train"], where)
+    return load_data(spec).encoders
 
 
 def _read_split(
@@ -166,38 +199,61 @@ def _read_split(
     return frame, label, splits
 
 
-def _build(dataset: Dataset, fields: list[FieldSpec], files: list[Path], key: str) -> EncodedData:
+def _build(
+    dataset: Dataset,
+    fields: list[FieldSpec],
+    files: list[Path],
+    key: str,
+    scratch: Path,
+    folder: Path,
+) -> None:
+    """Encode the dataset into ``scratch`` and complete the entry as ``folder``."""
     spec = dataset.spec
     source = _source(files)
     where = source if files else f"dataset {spec.dataset!r}"  # what error messages name
     start = time.perf_counter()
-    frame, label, splits = _read_split(dataset, fields, where)
-    schema, cat, num, missing = _encode(frame, fields, splits["train"], where)
+    if dataset.streams:
+        arrays, schema, encoders, facts = ingest(
+            dataset.batches(), fields, spec.split, scratch, label_column=dataset.label_column
+        )
+        n, splits = facts["rows"], [k[len("split_") :] for k in arrays if k.startswith("split_")]
+        positive, split_rows_ = facts["positive_rate"], facts["split_rows"]
+    else:
+        frame, label, split = _read_split(dataset, fields, where)
+        encoders = FittedEncoders.fit(frame, fields, split["train"], where)
+        cat, num, missing = encoders.encode(frame, where)
+        train = split["train"]
+        schema = schema_of(encoders, cat[train], num[train], missing[train])
+        arrays = {"cat": cat.astype(np.int32), "num": num, "num_missing": missing}
+        arrays.update({"label": label, **{f"split_{k}": v for k, v in split.items()}})
+        n, splits = len(frame), list(split)
+        positive = float(label.mean()) if len(label) else 0.0
+        split_rows_ = {name: len(rows) for name, rows in split.items()}
     metadata = {
         "dataset": spec.dataset,
-        "rows": len(frame),
+        "rows": n,
         "source": source,
-        "positive_rate": float(label.mean()) if len(label) else 0.0,
-        "split_rows": {name: len(rows) for name, rows in splits.items()},
+        "positive_rate": positive,
+        "split_rows": split_rows_,
         "cache_key": key,
     }
     metadata.update({k: v for k, v in dataset.metadata().items() if k not in metadata})
+    _cache.write_entry(
+        scratch,
+        folder,
+        arrays=arrays,
+        schema=schema,
+        encoders=encoders,
+        splits=splits,
+        metadata=metadata,
+    )
     _log.info(
         "encoded %s: %d rows, %d fields in %.1fs",
         spec.dataset,
-        len(frame),
+        n,
         len(fields),
         time.perf_counter() - start,
     )
-    return EncodedData(schema, cat, num, missing, label, splits, metadata)
-
-
-def _encode(
-    frame: pd.DataFrame, fields: list[FieldSpec], train: np.ndarray, source: str
-) -> tuple[DataSchema, np.ndarray, np.ndarray, np.ndarray]:
-    encoders = FittedEncoders.fit(frame, fields, train, source)
-    cat, num, missing = encoders.encode(frame, source)
-    return schema_of(encoders, cat[train], num[train], missing[train]), cat, num, missing
 
 
 def schema_of(

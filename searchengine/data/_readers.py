@@ -164,6 +164,29 @@ def binary_label(values: pd.Series, source: str, column: str) -> np.ndarray:
     return positive.astype(np.int8)
 
 
+def label_values(values: Any) -> tuple[np.ndarray, int | None]:
+    """0/1 int8 labels of an Arrow array, as :func:`binary_label` reads them, and the
+    index of the first value that is not a label (None when all are)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = values.type
+    if pa.types.is_boolean(kind) or pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        numbers = values.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        bad = ~np.isin(numbers, (0.0, 1.0))
+        labels = np.where(bad, 0, numbers).astype(np.int8)
+    else:
+        if not pa.types.is_dictionary(kind):
+            values = pc.dictionary_encode(values.cast(pa.string()))
+        text = [str(v).strip().lower() for v in values.dictionary.to_pylist()]
+        lut = np.array([1 if t in _TRUE else 0 if t in _FALSE else -1 for t in text] + [-1])
+        index = pc.fill_null(values.indices, -1).to_numpy(zero_copy_only=False)
+        coded = lut[index]
+        bad = coded < 0
+        labels = np.where(bad, 0, coded).astype(np.int8)
+    return labels, (int(np.flatnonzero(bad)[0]) if bad.any() else None)
+
+
 def _raise_bad_label(bad: pd.Series, source: str, column: str) -> None:
     raise DataError(
         f"{source}: label column {column!r} must be binary (0/1, true/false or yes/no); "
@@ -182,9 +205,7 @@ def numeric_values(values: pd.Series, source: str, column: str) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(values.dtype):
         numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
-        text = values.astype("string").str.strip()
-        text = text.mask(text.isin(("", *MISSING_TOKENS)))
-        parsed = pd.to_numeric(text, errors="coerce")
+        text, parsed = _parsed(values)
         bad = text.notna() & parsed.isna()
         if bad.any():
             raise DataError(
@@ -194,3 +215,17 @@ def numeric_values(values: pd.Series, source: str, column: str) -> np.ndarray:
             )
         numbers = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
     return np.where(np.isfinite(numbers), numbers, np.nan)
+
+
+def not_numbers(values: pd.Series) -> np.ndarray:
+    """Where :func:`numeric_values` finds a value that is not a number (and not missing)."""
+    if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
+        return np.zeros(len(values), dtype=bool)
+    text, parsed = _parsed(values)
+    return (text.notna() & parsed.isna()).to_numpy(dtype=bool)
+
+
+def _parsed(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    text = values.astype("string").str.strip()
+    text = text.mask(text.isin(("", *MISSING_TOKENS)))
+    return text, pd.to_numeric(text, errors="coerce")

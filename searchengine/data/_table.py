@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from searchengine.data._dataset import DATASETS, Dataset, FieldSpec
+from searchengine.data._dataset import (
+    DATASETS,
+    Dataset,
+    FieldSpec,
+    hash_buckets_option,
+    with_hash_buckets,
+)
 from searchengine.data._readers import (
     binary_label,
     check_columns,
@@ -17,10 +24,12 @@ from searchengine.data._readers import (
     read_header,
     require_path,
 )
+from searchengine.data._stream import Batch, delimited_batches, parquet_batches, text_header
 from searchengine.errors import DataError
 from searchengine.searchspace.spec import CategoricalField
 
 _SEPARATORS = {"csv": ",", "tsv": "\t"}
+_TEXT = pa.string()
 
 
 @DATASETS.register("table")
@@ -29,12 +38,14 @@ class Table(Dataset):
 
     ``data.path`` is the file (it may be gzip-compressed), ``data.label`` its binary label
     column (0/1, true/false or yes/no) and ``data.fields`` the fields to use. Text files
-    need a header row; empty cells, ``NA``, ``null`` and ``?`` are missing. Options:
-    ``chunksize`` (rows of a text file read at a time).
+    need a header row; empty cells, ``NA``, ``null`` and ``?`` are missing. The file is
+    streamed: text in blocks, Parquet in row batches. Options: ``chunksize`` (rows
+    encoded at a time), ``hash_buckets`` (of every categorical field that sets none).
     """
 
     description = "Your own CSV, TSV or Parquet file (data.path, data.label, data.fields)."
-    option_defaults = {"chunksize": 200_000}
+    option_defaults = {"chunksize": 200_000, "hash_buckets": None}
+    streams = True
 
     def declared_fields(self) -> list[FieldSpec]:
         if not self.spec.fields:
@@ -49,7 +60,39 @@ class Table(Dataset):
                 raise DataError(
                     f"column {field.name!r} is the label (`data.label`); it cannot also be a field"
                 )
-        return list(self.spec.fields)
+        buckets = hash_buckets_option("table", self.options)
+        return [with_hash_buckets(f, buckets) for f in self.spec.fields]
+
+    @property
+    def label_column(self) -> str:
+        return str(self.spec.label)
+
+    def batches(self) -> Iterator[Batch]:
+        path = self.files()[0]
+        fields = self.declared_fields()
+        label = str(self.spec.label)
+        columns = list(dict.fromkeys([*(f.name for f in fields), label, *self._by()]))
+        if file_format(path) == "parquet":
+            batches = parquet_batches(path, columns, self.spec.rows, self.options["chunksize"])
+        else:
+            sep = _SEPARATORS[file_format(path)]
+            names = text_header(path, sep)
+            check_columns(names, columns, str(path))
+            types = {name: _TEXT for name in columns}
+            for field in fields:
+                if not isinstance(field, CategoricalField):
+                    types[field.name] = pa.float64()
+            batches = delimited_batches(
+                path,
+                sep=sep,
+                names=names,
+                types=types,
+                header=True,
+                rows=self.spec.rows,
+                batch_rows=self.options["chunksize"],
+            )
+        for batch in batches:
+            yield batch.replace(_renamed(batch.rows, label))
 
     def files(self) -> list[Path]:
         if self.spec.path is None:
@@ -105,3 +148,10 @@ def _read_parquet(path: Path, columns: list[str], rows: int | None) -> pd.DataFr
         return parquet.schema_arrow.empty_table().select(columns).to_pandas()
     table = pa.Table.from_batches(batches)
     return table.slice(0, rows).to_pandas()
+
+
+def _renamed(rows: pa.RecordBatch, label: str) -> pa.RecordBatch:
+    """``rows`` with the label column also under the name ``"label"``."""
+    if label == "label":
+        return rows
+    return rows.append_column("label", rows.column(label))

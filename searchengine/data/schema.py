@@ -95,12 +95,16 @@ class EncodedData:
 
     Attributes:
         schema: the fields.
-        cat: ``(N, n_categorical)`` int64 ids, OOV = 0.
+        cat: ``(N, n_categorical)`` int32 ids, OOV = 0.
         num: ``(N, n_numerical)`` float32 transformed values, 0 where missing.
         num_missing: ``(N, n_numerical)`` bool, True where the raw value was missing.
         label: ``(N,)`` float32 in {0, 1}.
         splits: ``"train"``, ``"valid"``, ``"test"`` -> sorted int64 row indices.
         metadata: facts about the dataset (source, sizes; synthetic: the planted truth).
+        encoders: the fitted encoders (:class:`~searchengine.data.FittedEncoders`) that
+            produced the arrays, for exporting a model; None where unknown.
+
+    The arrays of data read from the cache are copy-on-write memory maps of its files.
     """
 
     schema: DataSchema
@@ -110,6 +114,7 @@ class EncodedData:
     label: np.ndarray
     splits: dict[str, np.ndarray]
     metadata: dict[str, Any] = field(default_factory=dict)
+    encoders: Any = None
 
     def __len__(self) -> int:
         return int(self.label.shape[0])

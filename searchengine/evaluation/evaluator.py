@@ -132,21 +132,20 @@ class Evaluator:
 
     def tensors(self, device: torch.device) -> Tensors:
         """The data as tensors on ``device``, loaded once; training starts from here, so
-        the first call also keeps freed memory mapped (:func:`keep_freed_memory`)."""
+        the first call also keeps freed memory mapped (:func:`keep_freed_memory`).
+
+        On the CPU the tensors share the memory-mapped arrays of the data cache: every
+        trial of every strategy in every process on this machine reads the same pages,
+        and none holds a copy."""
         keep_freed_memory()
         if self._tensors is None or self._tensors.label.device != device:
             d = self.data
             self._tensors = Tensors(
-                cat=torch.from_numpy(np.ascontiguousarray(d.cat, dtype=np.int64)).to(device),
-                num=torch.from_numpy(np.ascontiguousarray(d.num, dtype=np.float32)).to(device),
-                num_missing=torch.from_numpy(np.ascontiguousarray(d.num_missing, dtype=bool)).to(
-                    device
-                ),
-                label=torch.from_numpy(np.ascontiguousarray(d.label, dtype=np.float32)).to(device),
-                splits={
-                    k: torch.from_numpy(np.asarray(v, dtype=np.int64)).to(device)
-                    for k, v in d.splits.items()
-                },
+                cat=_tensor(d.cat, device),
+                num=_tensor(d.num, device),
+                num_missing=_tensor(d.num_missing, device),
+                label=_tensor(d.label, device),
+                splits={k: _tensor(v, device) for k, v in d.splits.items()},
             )
         return self._tensors
 
@@ -285,3 +284,10 @@ class FunctionEvaluator:
 def make_evaluator(spec: Spec, **kwargs: Any) -> Evaluator | FunctionEvaluator:
     """The evaluator a spec asks for."""
     return FunctionEvaluator(spec) if spec.is_generic else Evaluator(spec, **kwargs)
+
+
+def _tensor(values: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``values`` as a tensor on ``device``, sharing its memory where it can (CPU)."""
+    if not values.flags.writeable:  # a read-only map: torch wants writable memory
+        values = np.array(values)
+    return torch.from_numpy(np.ascontiguousarray(values)).to(device)

@@ -1,7 +1,8 @@
 """Training one candidate: mini-batches over index tensors, early stopping, restore best.
 
-Data lives in memory as whole tensors; a batch is ``index_select`` of a permuted slice of
-the train indices, so no per-row Python runs in the loop.
+Data is whole tensors (on the CPU, views of the memory-mapped cache); a batch is
+``index_select`` of a permuted slice of the train indices, so no per-row Python runs in
+the loop.
 """
 
 from __future__ import annotations
@@ -56,7 +57,11 @@ class CandidateError(RuntimeError):
 
 @dataclass(eq=False)
 class Tensors:
-    """The encoded data as tensors on the training device, loaded once per process."""
+    """The encoded data as tensors on the training device, loaded once per process.
+
+    On the CPU they share memory with the (memory-mapped) encoded arrays: a batch is
+    gathered from the mapped rows, which never need to be resident at once. ``cat`` may
+    hold int32 ids; :meth:`batch` gives int64."""
 
     cat: Tensor
     num: Tensor
@@ -66,7 +71,7 @@ class Tensors:
 
     def batch(self, idx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         return (
-            self.cat.index_select(0, idx),
+            self.cat.index_select(0, idx).long(),
             self.num.index_select(0, idx),
             self.num_missing.index_select(0, idx),
         )

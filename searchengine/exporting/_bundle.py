@@ -14,17 +14,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import torch
 
-from searchengine.data import DataSchema, FieldInfo, FittedEncoders
+from searchengine.data import DataSchema, FieldInfo, FittedEncoders, read_encoders
 from searchengine.errors import DataError, SearchEngineError, did_you_mean
 from searchengine.searchspace.architecture import Architecture
 
 __all__ = [
     "ENCODERS",
+    "FILES",
     "FORMAT",
     "MANIFEST",
     "SPEC",
+    "VOCABULARIES",
     "WEIGHTS",
     "CorruptExportError",
     "ExportedModel",
@@ -32,8 +35,12 @@ __all__ = [
     "sha256",
 ]
 
-FORMAT = 1
+#: 2: the categorical vocabularies and counts in ``vocabularies.arrow`` (1: all in JSON).
+FORMAT = 2
 SPEC, WEIGHTS, ENCODERS, MANIFEST = "spec.yaml", "weights.pt", "encoders.json", "manifest.json"
+VOCABULARIES = "vocabularies.arrow"
+#: The files each readable format lists in its manifest.
+FILES = {1: {SPEC, WEIGHTS, ENCODERS}, 2: {SPEC, WEIGHTS, ENCODERS, VOCABULARIES}}
 
 
 class CorruptExportError(SearchEngineError):
@@ -55,7 +62,8 @@ class ExportedModel:
 
     Attributes:
         architecture: the concrete spec (``spec.yaml``).
-        encoders: the fitted encoders of every field (``encoders.json``).
+        encoders: the fitted encoders of every field (``encoders.json``, with the
+            categorical vocabularies in ``vocabularies.arrow``).
         schema: the encoded fields the model was built for.
         model: the torch module, in eval mode on the CPU.
         manifest: ``manifest.json``: metrics, trial, study, versions, checksums.
@@ -130,7 +138,7 @@ def load_exported(folder: str | Path) -> ExportedModel:
         raise SearchEngineError(f"export folder not found: {root}")
     manifest = _read_manifest(root)
     architecture = _read_architecture(root / SPEC)
-    encoders, schema = _read_encoders(root / ENCODERS)
+    encoders, schema = _read_encoders(root, manifest["format"])
     model = _read_model(root / WEIGHTS, architecture, schema)
     return ExportedModel(architecture, encoders, schema, model, manifest)
 
@@ -149,11 +157,11 @@ def _read_manifest(root: Path) -> dict[str, Any]:
             f"{root}: no {MANIFEST}; is it a folder that `searchengine export` wrote?"
         )
     manifest = _read_json(path)
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") not in FILES:
         raise CorruptExportError(f"{path}: not an export manifest of format {FORMAT}")
-    files = manifest.get("files")
-    if not isinstance(files, dict) or set(files) != {SPEC, WEIGHTS, ENCODERS}:
-        raise CorruptExportError(f"{path}: `files` must list {SPEC}, {WEIGHTS}, {ENCODERS}")
+    files, needed = manifest.get("files"), FILES[manifest["format"]]
+    if not isinstance(files, dict) or set(files) != needed:
+        raise CorruptExportError(f"{path}: `files` must list {', '.join(sorted(needed))}")
     for name, digest in files.items():
         file = root / name
         if not file.is_file():
@@ -177,10 +185,14 @@ def _read_architecture(path: Path) -> Architecture:
     return Architecture(spec=spec)
 
 
-def _read_encoders(path: Path) -> tuple[FittedEncoders, DataSchema]:
+def _read_encoders(root: Path, format_: int) -> tuple[FittedEncoders, DataSchema]:
+    path = root / ENCODERS
     data = _read_json(path)
     try:
-        encoders = FittedEncoders.from_json(data["encoders"])
+        if format_ == 1:
+            encoders, counts = FittedEncoders.from_json(data["encoders"]), {}
+        else:
+            encoders, counts = read_encoders(root)
         schema = DataSchema(
             tuple(
                 FieldInfo(
@@ -188,12 +200,16 @@ def _read_encoders(path: Path) -> tuple[FittedEncoders, DataSchema]:
                     kind=f["kind"],
                     column=int(f["column"]),
                     vocab_size=int(f["vocab_size"]),
-                    counts=None if f.get("counts") is None else np.asarray(f["counts"], np.int64),
+                    counts=(
+                        counts.get(str(f["name"]))
+                        if f.get("counts") is None
+                        else np.asarray(f["counts"], np.int64)
+                    ),
                 )
                 for f in data["schema"]
             )
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OSError, pa.ArrowException) as exc:
         raise CorruptExportError(f"{path}: not the encoders of an export ({exc!r})") from None
     if schema.names != encoders.names:
         raise CorruptExportError(f"{path}: the schema's fields differ from the encoders'")

@@ -29,9 +29,16 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from searchengine._runs import OpenedRun, open_run
-from searchengine.data import DataSchema, FittedEncoders, fit_encoders
+from searchengine.data import DataSchema, FittedEncoders, fit_encoders, write_encoders
 from searchengine.errors import SearchEngineError
-from searchengine.exporting._bundle import ENCODERS, FORMAT, MANIFEST, SPEC, WEIGHTS, sha256
+from searchengine.exporting._bundle import (
+    FILES,
+    FORMAT,
+    MANIFEST,
+    SPEC,
+    WEIGHTS,
+    sha256,
+)
 from searchengine.searchspace import SearchSpace
 
 __all__ = ["ExportResult", "export_trial"]
@@ -89,9 +96,9 @@ def export_trial(
     _warn_if_different(searched, result.metrics, chosen.number)
     (folder / SPEC).write_text(arch.to_yaml())
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, folder / WEIGHTS)
-    (folder / ENCODERS).write_text(_encoders_json(encoders, evaluator.data.schema))
+    _write_encoders(folder, encoders, evaluator.data.schema)
     manifest = _manifest(run, chosen, result, searched, encoders.names)
-    manifest["files"] = {name: sha256(folder / name) for name in (SPEC, WEIGHTS, ENCODERS)}
+    manifest["files"] = {name: sha256(folder / name) for name in sorted(FILES[FORMAT])}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_jsonable) + "\n")
     return ExportResult(folder, chosen.number, result.metrics, result.test_metrics, searched)
 
@@ -193,19 +200,14 @@ def _warn_if_different(searched: dict[str, float], now: dict[str, float], number
         )
 
 
-def _encoders_json(encoders: FittedEncoders, schema: DataSchema) -> str:
+def _write_encoders(folder: Path, encoders: FittedEncoders, schema: DataSchema) -> None:
+    """``encoders.json`` (fields, transforms, schema) and ``vocabularies.arrow`` (the
+    vocabularies and train counts, compact at millions of ids)."""
     fields = [
-        {
-            "name": f.name,
-            "kind": f.kind,
-            "column": f.column,
-            "vocab_size": f.vocab_size,
-            "counts": None if f.counts is None else f.counts.tolist(),
-        }
+        {"name": f.name, "kind": f.kind, "column": f.column, "vocab_size": f.vocab_size}
         for f in schema.fields
     ]
-    data = {"format": FORMAT, "encoders": encoders.to_json(), "schema": fields}
-    return json.dumps(data, default=_jsonable) + "\n"
+    write_encoders(folder, encoders, schema, {"format": FORMAT, "schema": fields})
 
 
 def _objectives(study: optuna.Study, spec: Any, trial: FrozenTrial) -> list[dict[str, Any]]:

@@ -107,20 +107,26 @@ def test_label_not_binary(write_table: WriteTable) -> None:
     frame = pd.DataFrame({"a": list("abcd"), "price": [1.0] * 4, "y": ["yes", "maybe", "2", "no"]})
     path = write_table(frame)
     assert _message(_table(path)) == (
-        f"{path}: label column 'y' must be binary (0/1, true/false or yes/no); "
-        "2 row(s) are not, e.g. 'maybe', '2'"
+        f"{path}, line 3, column 'y': the label must be binary (0/1, true/false or yes/no), "
+        "got 'maybe'"
     )
     frame["y"] = [0, 1, 2, 3]
     write_table(frame)
-    assert _message(_table(path)).endswith("2 row(s) are not, e.g. 2, 3")
+    assert _message(_table(path)).startswith(f"{path}, line 4, column 'y': ")
+    assert _message(_table(path)).endswith("got '2'")
+    frame.to_parquet(path.with_suffix(".parquet"))
+    assert _message(_table(path.with_suffix(".parquet"))).endswith(
+        "parquet, row 3, column 'y': the label must be binary (0/1, true/false or yes/no), got 2"
+    )
 
 
 def test_numerical_field_with_text(write_table: WriteTable) -> None:
     frame = pd.DataFrame({"a": list("abcd"), "price": ["1.5", "cheap", "?", "n/a!"], "y": [0] * 4})
     path = write_table(frame)
     assert _message(_table(path)) == (
-        f"{path}: column 'price' is declared numerical but 2 value(s) are not numbers, "
-        "e.g. 'cheap', 'n/a!'; declare it `type: categorical` or clean the column"
+        f"{path}, line 3, column 'price': the field is declared numerical but 'cheap' is not "
+        "a number (2 value(s) in these rows are not); declare it `type: categorical` or "
+        "clean the column"
     )
 
 
@@ -201,8 +207,8 @@ def test_criteo_with_the_wrong_number_of_columns(tmp_path: Path) -> None:
     path = tmp_path / "day_0"
     path.write_text("\t".join(CRITEO_ROWS[0][:10]) + "\n")
     assert _message(DataSpec(dataset="criteo", path=str(path))) == (
-        f"{path}: expected 40 tab-separated columns (label, I1-I13, C1-C26), found 10 in "
-        "the first row"
+        f"{path}, line 1: expected 40 tab-separated columns (label, I1-I13, C1-C26), "
+        "found 10 (a truncated or malformed line)"
     )
 
 
@@ -212,8 +218,7 @@ def test_avazu_bad_hour_and_missing_column(tmp_path: Path) -> None:
     frame.loc[1, "hour"] = "yesterday"
     frame.to_csv(path, index=False)
     assert _message(DataSpec(dataset="avazu", path=str(path))) == (
-        f"{path}: column 'hour' must be YYMMDDHH (e.g. 14102100); 1 row(s) are not, "
-        "e.g. 'yesterday'"
+        f"{path}, line 3, column 'hour': must be YYMMDDHH (e.g. 14102100), got 'yesterday'"
     )
     frame.drop(columns=["site_id"]).to_csv(path, index=False)
     assert _message(DataSpec(dataset="avazu", path=str(path))).startswith(
@@ -237,7 +242,7 @@ def test_adult_with_a_bad_income(tmp_path: Path) -> None:
 def test_empty_and_unparsable_files(write_table: WriteTable, tmp_path: Path) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    assert _message(_table(empty)).startswith(f"{empty}: cannot read the header: ")
+    assert _message(_table(empty)) == f"{empty}: the file is empty; expected a header line"
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"not parquet")
     assert _message(_table(broken)).startswith(f"{broken}: cannot read the Parquet file: ")

@@ -81,13 +81,17 @@ def test_manifest_records_metrics_versions_and_checksums(exported: Exported) -> 
     assert manifest["search_metrics"]["auc"] == best.user_attrs["metrics"]["auc"]
     assert set(manifest["test_metrics"]) >= {"auc", "logloss"}
     assert set(manifest["versions"]) >= {"searchengine", "torch", "optuna", "python"}
-    assert set(manifest["files"]) == {"spec.yaml", "weights.pt", "encoders.json"}
+    assert set(manifest["files"]) == {
+        "spec.yaml", "weights.pt", "encoders.json", "vocabularies.arrow"
+    }  # fmt: skip
     assert manifest["fields"][:2] == ["age", "workclass"]
     spec_text = (exported.folder / "spec.yaml").read_text()
     assert "choice" not in spec_text  # concrete: no search expression left
     encoders = json.loads((exported.folder / "encoders.json").read_text())
     kinds = {e["field"]["name"]: e for e in encoders["encoders"]}
-    assert kinds["workclass"]["vocabulary"][0] == "Private"  # most frequent first
+    assert "vocabulary" not in kinds["workclass"]  # vocabularies are in the Arrow file
+    workclass = load_exported(exported.folder).encoders.encoders[1]
+    assert workclass.vocabulary[0] == "Private"  # most frequent first
     assert len(kinds["fnlwgt"]["params"]) == 2  # log1p, then standardize
 
 
