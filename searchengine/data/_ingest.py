@@ -100,8 +100,7 @@ class _Codes:
             ]
             unified = pa.chunked_array(chunks, type=chunks[0].type).unify_dictionaries()
             maps = [
-                c.indices.to_numpy(zero_copy_only=False).astype(np.int32)
-                for c in unified.chunks
+                c.indices.to_numpy(zero_copy_only=False).astype(np.int32) for c in unified.chunks
             ]
             values = unified.chunk(0).dictionary if unified.num_chunks else pa.array([])
             distinct = pd.Index(values.to_numpy(zero_copy_only=False))

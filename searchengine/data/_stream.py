@@ -10,9 +10,12 @@ the line and the column.
 from __future__ import annotations
 
 import io
+import queue
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -20,6 +23,8 @@ import pyarrow.parquet as pq
 
 from searchengine.data._readers import MISSING_TOKENS, check_columns
 from searchengine.errors import DataError
+
+T = TypeVar("T")
 
 __all__ = ["NULL_TOKENS", "Batch", "delimited_batches", "parquet_batches", "text_header"]
 
@@ -100,9 +105,9 @@ def _first_line(stream: pa.NativeFile) -> bytes:
     return buffered.split(b"\n", 1)[0] + b"\n"
 
 
-def _text_blocks(path: Path, block_bytes: int, skip_lines: int) -> Iterator[tuple[int, bytes]]:
-    """``(line of the first line, bytes)`` blocks of whole lines; the last may lack ``\\n``."""
-    line = 1
+def _text_blocks(path: Path, block_bytes: int, skip_lines: int) -> Iterator[bytes]:
+    """Blocks of whole lines, in order, after ``skip_lines`` lines; the last block may
+    lack its final ``\n`` (a truncated last line)."""
     rest = b""
     with _open_text(path) as stream:
         while True:
@@ -110,23 +115,57 @@ def _text_blocks(path: Path, block_bytes: int, skip_lines: int) -> Iterator[tupl
             if not chunk:
                 break
             buffered = rest + chunk if rest else chunk
+            while skip_lines and b"\n" in buffered:
+                buffered = buffered[buffered.index(b"\n") + 1 :]
+                skip_lines -= 1
             cut = buffered.rfind(b"\n") + 1
-            while skip_lines and cut:
-                end = buffered.index(b"\n") + 1
-                buffered, cut, line, skip_lines = (
-                    buffered[end:],
-                    cut - end,
-                    line + 1,
-                    skip_lines - 1,
-                )
-            if cut == 0:
+            if cut == 0 or skip_lines:
                 rest = buffered
                 continue
-            yield line, buffered[:cut]
-            line += buffered.count(b"\n", 0, cut)
+            yield buffered[:cut]
             rest = buffered[cut:]
     if rest and not skip_lines:
-        yield line, rest
+        yield rest
+
+
+def _prefetch(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """``items``, produced by a background thread up to ``depth`` ahead: pyarrow parses
+    the next block while the caller encodes this one. Errors reach the caller."""
+    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(end)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+
+    thread = threading.Thread(target=produce, name="searchengine-parse", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def delimited_batches(
@@ -176,24 +215,32 @@ def delimited_batches(
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
     )
+    header_lines = 1 if header else 0
+
+    def parsed() -> Iterator[tuple[int, pa.Table]]:
+        first = 1 + header_lines
+        for block in _text_blocks(path, block_bytes, header_lines):
+            try:
+                table = pacsv.read_csv(pa.py_buffer(block), read, parse, convert)
+            except pa.ArrowInvalid:  # a value that does not convert: as text, for the encoder
+                table = _as_text(path, first, block, read, parse, convert)
+            if bad:
+                actual, text = bad[0]
+                line = first + _line_of(block, text.encode())
+                if not text:
+                    raise DataError(f"{path}, line {line}: the line is empty")
+                expected = describe(len(names)) if describe else f"{len(names)} columns"
+                raise DataError(
+                    f"{path}, line {line}: expected {expected}, found {actual} "
+                    "(a truncated or malformed line)"
+                )
+            yield first, table.combine_chunks()
+            first += table.num_rows  # a row per line: any other line raised above
+
     count = 0
-    for first, block in _text_blocks(path, block_bytes, 1 if header else 0):
-        try:
-            table = pacsv.read_csv(pa.py_buffer(block), read, parse, convert)
-        except pa.ArrowInvalid:  # a value that does not convert: as text, for the encoder
-            table = _as_text(path, first, block, read, parse, convert)
-        if bad:
-            actual, text = bad[0]
-            line = first + _line_of(block, text.encode())
-            if not text:
-                raise DataError(f"{path}, line {line}: the line is empty")
-            expected = describe(len(names)) if describe else f"{len(names)} columns"
-            raise DataError(
-                f"{path}, line {line}: expected {expected}, found {actual} "
-                "(a truncated or malformed line)"
-            )
+    for first, table in _prefetch(parsed()):
         offset = 0
-        for batch in table.combine_chunks().to_batches(max_chunksize=batch_rows):
+        for batch in table.to_batches(max_chunksize=batch_rows):
             if rows is not None and count + batch.num_rows > rows:
                 batch = batch.slice(0, rows - count)
             if batch.num_rows:
