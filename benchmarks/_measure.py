@@ -17,7 +17,17 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["Run", "StepClock", "machine", "others_cpu", "peak_memory", "wait_idle"]
+__all__ = [
+    "Run",
+    "StepClock",
+    "anon_peak",
+    "machine",
+    "others_cpu",
+    "peak_memory",
+    "release_memory",
+    "rss_anon",
+    "wait_idle",
+]
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -64,6 +74,45 @@ def _release_memory() -> None:
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):  # not glibc
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+release_memory = _release_memory
+
+
+def rss_anon() -> int:
+    """This process's resident anonymous memory in bytes (``RssAnon`` of
+    ``/proc/self/status``): heap and other private pages; pages of files, memory-mapped
+    data included, are not counted (the OS can drop and re-read them)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no RssAnon in /proc/self/status")
+
+
+@contextlib.contextmanager
+def anon_peak(interval: float = 0.02) -> Iterator[dict[str, int]]:
+    """Sample :func:`rss_anon` every ``interval`` seconds in a thread; on exit,
+    ``out["baseline"]`` is the value just before the block (after freed memory was
+    returned to the OS) and ``out["peak"]`` the highest value seen, both in bytes."""
+    _release_memory()
+    out = {"baseline": rss_anon(), "peak": 0}
+    out["peak"] = out["baseline"]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            out["peak"] = max(out["peak"], rss_anon())
+            done.wait(interval)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield out
+    finally:
+        done.set()
+        thread.join()
+        out["peak"] = max(out["peak"], rss_anon())
 
 
 @contextlib.contextmanager
