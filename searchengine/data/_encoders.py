@@ -42,10 +42,16 @@ def stable_hash(values: pd.Series | pd.Index) -> np.ndarray:
 def vocabulary_order(values: pd.Index, counts: np.ndarray) -> np.ndarray:
     """The order of a vocabulary: by descending count, ties broken by the value (numbers
     by value, anything else by its text), so that ids are deterministic."""
-    ties = values.to_numpy() if pd.api.types.is_numeric_dtype(values.dtype) else None
-    if ties is None or ties.dtype == object:
-        ties = np.asarray(values.astype(str))
-    return np.lexsort((ties, -np.asarray(counts)))
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pd.api.types.is_numeric_dtype(values.dtype) and values.dtype != object:
+        ties = pa.array(values.to_numpy())
+    else:
+        ties = pa.array(np.asarray(values.astype(str), dtype=object), type=pa.string())
+    table = pa.table({"count": pa.array(np.asarray(counts, dtype=np.int64)), "value": ties})
+    order = pc.sort_indices(table, sort_keys=[("count", "descending"), ("value", "ascending")])
+    return order.to_numpy()
 
 
 class CategoricalEncoder:
@@ -197,13 +203,19 @@ class NumericalEncoder:
 
     def fit(self, train_values: np.ndarray) -> NumericalEncoder:
         """Fit each transform's (shift, scale) on the train values; NaN means missing."""
+        self.fit_transform(train_values)
+        return self
+
+    def fit_transform(self, train_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`fit`, and :meth:`transform` of the same values, transforming them once."""
         x = np.asarray(train_values, dtype=np.float64)
+        missing = np.isnan(x)
         self.params = []
         for name in self.transforms:
             shift, scale = _fit_one(name, x)
             self.params.append((shift, scale))
             x = _apply_one(name, x, shift, scale)
-        return self
+        return np.where(missing, 0.0, x).astype(np.float32), missing
 
     def transform(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(float32 values, bool missing mask)``; missing values are 0."""

@@ -237,6 +237,8 @@ def _build(
         "split_rows": split_rows_,
         "cache_key": key,
     }
+    if dataset.streams:
+        metadata["ingest_seconds"] = facts["ingest_seconds"]
     metadata.update({k: v for k, v in dataset.metadata().items() if k not in metadata})
     _cache.write_entry(
         scratch,
