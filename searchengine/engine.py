@@ -41,7 +41,13 @@ from searchengine.evaluation import CandidateError, make_evaluator, metric_direc
 from searchengine.evaluation.evaluator import BaseEvaluator, Result
 from searchengine.searchspace import Architecture, SearchSpace, Spec
 from searchengine.searchspace.spec import SearchSettings, safe_name
-from searchengine.strategies import RandomStrategy, SamplerStrategy, Strategy, resolve_strategy
+from searchengine.strategies import (
+    RandomStrategy,
+    SamplerStrategy,
+    Strategy,
+    continued_seed,
+    resolve_strategy,
+)
 
 __all__ = ["RunResult", "Session", "budget_used", "open_study", "run"]
 
@@ -411,27 +417,41 @@ def storage_options(settings: SearchSettings) -> StorageOptions:
 
 
 def open_study(
-    spec: Spec, space: SearchSpace, strategy: Strategy, storage: str, study_name: str
+    spec: Spec,
+    space: SearchSpace,
+    strategy: Strategy,
+    storage: str,
+    study_name: str,
+    *,
+    worker: int | None = None,
 ) -> optuna.Study:
     """Create the study, or load it to resume; check it still fits the spec.
+
+    The study is loaded with ``strategy``'s sampler, its seed continued from
+    ``search.seed``, the trials already in the study and the ``worker`` index (see
+    :func:`~searchengine.strategies.continued_seed`).
 
     Raises:
         SpecError: the study exists with other objectives, or a decision of the same name
             now has another distribution.
     """
     wanted = directions(spec)
-    if isinstance(strategy, SamplerStrategy) and not strategy.one_shot:
-        sampler = strategy.sampler(space, [optuna.study.StudyDirection[d.upper()] for d in wanted])
-    else:
-        sampler = optuna.samplers.RandomSampler(strategy.seed)
     study = optuna.create_study(
         storage=open_storage(storage, storage_options(spec.search)),
         study_name=study_name,
         directions=wanted,
-        sampler=sampler,
+        sampler=optuna.samplers.RandomSampler(strategy.seed),
         pruner=_pruner(spec),
         load_if_exists=True,
     )
+    started = len(study.get_trials(deepcopy=False))
+    strategy.seed = continued_seed(spec.search.seed, started=started, worker=worker)
+    if isinstance(strategy, SamplerStrategy) and not strategy.one_shot:
+        study.sampler = strategy.sampler(
+            space, [optuna.study.StudyDirection[d.upper()] for d in wanted]
+        )
+    else:
+        study.sampler = optuna.samplers.RandomSampler(strategy.seed)
     found = [d.name.lower() for d in study.directions]
     if found != wanted:
         raise SpecError(
@@ -476,8 +496,9 @@ def run(
 
     Arguments override the spec's ``search`` settings. With ``workers > 1``, that many
     local worker processes share the study (see :mod:`searchengine._workers`).
-    ``worker_index`` offsets the strategy's seed, so workers on one study propose
-    different candidates while training stays seeded by ``search.seed``. ``progress``
+    The strategy's seed continues from ``search.seed``, the trials already in the study
+    and ``worker_index``, so a rerun or another worker on one study proposes new
+    candidates while training stays seeded by ``search.seed``. ``progress``
     shows a live bar on stderr; ``log_json`` receives one JSON line per epoch and per
     finished trial (see :mod:`searchengine._progress`).
 
@@ -506,10 +527,9 @@ def run(
     )
     spec = spec.model_copy(update={"search": settings})
     space = SearchSpace.from_spec(spec)
-    strategy_seed = settings.seed if worker_index is None else settings.seed + 7919 * worker_index
-    strategy_obj = resolve_strategy(settings.strategy)(seed=strategy_seed, **settings.options)
+    strategy_obj = resolve_strategy(settings.strategy)(seed=settings.seed, **settings.options)
     if not strategy_obj.searches(space):  # a concrete spec (best.yaml): evaluate it once
-        strategy_obj = RandomStrategy(seed=strategy_seed)
+        strategy_obj = RandomStrategy(seed=settings.seed)
     strategy_obj.check(space)
     out_dir = Path(out) if out is not None else Path("runs") / safe_name(spec.name)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -518,7 +538,9 @@ def run(
 
         return run_workers(spec, space, out_dir, progress=progress, log_json=log_json)
     storage_url = settings.storage or default_storage_url(out_dir)
-    study = open_study(spec, space, strategy_obj, storage_url, spec.study_name)
+    study = open_study(
+        spec, space, strategy_obj, storage_url, spec.study_name, worker=worker_index
+    )
     evaluator = evaluator or make_evaluator(
         spec, fidelity=settings.fidelity, weights_dir=out_dir / "weights"
     )

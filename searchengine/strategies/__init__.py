@@ -6,6 +6,7 @@ from searchengine.strategies.base import (
     OneShotStrategy,
     SamplerStrategy,
     Strategy,
+    continued_seed,
     resolve_strategy,
 )
 from searchengine.strategies.baselines import FDEStrategy, MDEStrategy
@@ -29,5 +30,6 @@ __all__ = [
     "SamplerStrategy",
     "Strategy",
     "TPEStrategy",
+    "continued_seed",
     "resolve_strategy",
 ]

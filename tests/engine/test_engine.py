@@ -51,6 +51,40 @@ def test_same_seed_same_trials(tmp_path: Path) -> None:
     assert [t.params for t in a.study.trials] != [t.params for t in c.study.trials]
 
 
+@pytest.mark.parametrize("strategy", ["random", "tpe"])
+def test_a_resumed_seeded_search_continues_instead_of_replaying(
+    tmp_path: Path, strategy: str
+) -> None:
+    spec = parse_spec(generic())
+    asks = []
+    for out in ("a", "b"):  # the same commands twice: the same trials
+        run(spec, strategy=strategy, trials=2, out=tmp_path / out, progress=False)
+        resumed = run(spec, strategy=strategy, trials=4, out=tmp_path / out, progress=False)
+        asks.append([t.params["params.x"] for t in resumed.study.trials])
+    assert len(set(asks[0])) == 4, asks[0]
+    assert asks[0] == asks[1]
+
+
+def test_the_interrupted_trial_is_not_proposed_again(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SE_TEST_COUNTER", str(tmp_path / "calls"))
+    spec = parse_spec(generic("tests.engine.functions:interrupt_on_third"))
+    assert run(spec, trials=4, strategy="random", out=tmp_path, progress=False).interrupted
+    again = run(spec, trials=4, strategy="random", out=tmp_path, progress=False)
+    xs = [t.params["params.x"] for t in again.study.trials]
+    assert len(xs) == 5 and len(set(xs)) == 5, xs
+
+
+def test_workers_on_one_study_ask_different_candidates(tmp_path: Path) -> None:
+    spec = parse_spec(generic())
+    for index, trials in ((1, 2), (2, 4), (1, 6)):  # worker 1 restarts and joins again
+        result = run(
+            spec, trials=trials, strategy="random", out=tmp_path, progress=False,
+            worker_index=index,
+        )  # fmt: skip
+    xs = [t.params["params.x"] for t in result.study.trials]
+    assert len(set(xs)) == 6, xs
+
+
 def test_failing_candidates_are_fail_trials_with_reasons(tmp_path: Path) -> None:
     spec = parse_spec(generic("examples.functions:fails_when_large", x="{float: [0, 8]}"))
     result = run(spec, trials=8, strategy="random", out=tmp_path, progress=False)
