@@ -167,7 +167,7 @@ def write(
         "failures": failures[:50],
     }
     if len(metrics) > 1:
-        summary["hypervolume"] = hypervolume(study, spec.search.options.get("reference_point"))
+        summary["hypervolume"] = hypervolume(study, _reference_point(spec, strategy))
         if summary["hypervolume"] is not None:
             study.set_user_attr(HYPERVOLUME_ATTR, summary["hypervolume"])
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -175,6 +175,20 @@ def write(
     if best and summary["best"][0]["architecture"] is not None:
         (out_dir / "best.yaml").write_text(best_yaml(space.of_trial(best[0])))
     return summary
+
+
+def _reference_point(spec: Spec, strategy: str) -> Any:
+    """``reference_point`` of the strategy's options, or of any strategy's section."""
+    from searchengine.strategies import strategy_options
+
+    options = spec.search.options
+    point = strategy_options(strategy, options, note=False).get("reference_point")
+    sections = [v for v in options.values() if isinstance(v, dict)]
+    return (
+        point
+        or options.get("reference_point")
+        or next((v["reference_point"] for v in sections if "reference_point" in v), None)
+    )
 
 
 def best_yaml(arch: Any) -> str:

@@ -64,7 +64,8 @@ def run_workers(
 ) -> object:
     """Run ``spec.search.workers`` worker processes on one study; see the module docstring."""
     from searchengine.engine import finish, open_study
-    from searchengine.strategies import resolve_strategy
+    from searchengine.searchspace.loader import spec_source
+    from searchengine.strategies import create_strategy
 
     settings = spec.search
     storage = settings.storage or f"journal:{(out_dir / 'study.log').resolve()}"
@@ -75,7 +76,9 @@ def run_workers(
             storage,
             out_dir / "study.db",
         )
-    strategy = resolve_strategy(settings.strategy)(seed=settings.seed, **settings.options)
+    strategy = create_strategy(
+        settings.strategy, settings.options, seed=settings.seed, source=spec_source(spec)
+    )
     study = open_study(spec, space, strategy, storage, spec.study_name)
     prepare = getattr(make_evaluator(spec), "prepare", None)
     if prepare is not None:

@@ -239,11 +239,14 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
     from searchengine.searchspace import SearchSpace, load_spec
-    from searchengine.strategies import resolve_strategy
+    from searchengine.searchspace.loader import spec_source
+    from searchengine.strategies import create_strategy
 
     spec = load_spec(args.spec, args.overrides)
     space = SearchSpace.from_spec(spec)
-    strategy = resolve_strategy(spec.search.strategy)(seed=spec.search.seed, **spec.search.options)
+    strategy = create_strategy(
+        spec.search.strategy, spec.search.options, seed=spec.search.seed, source=spec_source(spec)
+    )
     strategy.check(space)
     table = Table(title=f"{len(space)} decision(s) of {spec.name}")
     for column in ("decision", "kind", "values", "when"):

@@ -40,13 +40,14 @@ from searchengine.errors import SearchEngineError, SpecError
 from searchengine.evaluation import CandidateError, make_evaluator, metric_direction
 from searchengine.evaluation.evaluator import BaseEvaluator, Result
 from searchengine.searchspace import Architecture, SearchSpace, Spec
+from searchengine.searchspace.loader import spec_source
 from searchengine.searchspace.spec import SearchSettings, safe_name
 from searchengine.strategies import (
     RandomStrategy,
     SamplerStrategy,
     Strategy,
     continued_seed,
-    resolve_strategy,
+    create_strategy,
 )
 
 __all__ = ["RunResult", "Session", "budget_used", "open_study", "run"]
@@ -527,7 +528,9 @@ def run(
     )
     spec = spec.model_copy(update={"search": settings})
     space = SearchSpace.from_spec(spec)
-    strategy_obj = resolve_strategy(settings.strategy)(seed=settings.seed, **settings.options)
+    strategy_obj = create_strategy(
+        settings.strategy, settings.options, seed=settings.seed, source=spec_source(spec)
+    )
     if not strategy_obj.searches(space):  # a concrete spec (best.yaml): evaluate it once
         strategy_obj = RandomStrategy(seed=settings.seed)
     strategy_obj.check(space)

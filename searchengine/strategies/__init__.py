@@ -1,5 +1,6 @@
 """Strategies: how a study is driven (see :class:`Strategy`)."""
 
+from searchengine.strategies._options import create_strategy, strategy_options
 from searchengine.strategies.base import (
     STRATEGIES,
     NoOptions,
@@ -31,5 +32,7 @@ __all__ = [
     "Strategy",
     "TPEStrategy",
     "continued_seed",
+    "create_strategy",
     "resolve_strategy",
+    "strategy_options",
 ]
