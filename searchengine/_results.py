@@ -125,6 +125,7 @@ def _entry(trial: FrozenTrial, space: SearchSpace, metrics: list[str]) -> dict[s
         "params": trial.params,
         "constraints": trial.constraints,
         "search_cost": trial.user_attrs.get("search_cost"),
+        "strategy": trial.user_attrs.get("strategy"),
         "architecture": architecture,
     }
 
@@ -136,6 +137,12 @@ def _counts(study: optuna.Study) -> dict[str, int]:
         1 for t in trials if t.state == TrialState.COMPLETE and not _feasible(t)
     )
     return {k: counts.get(k, 0) for k in ("complete", "infeasible", "pruned", "fail", "running")}
+
+
+def _strategies(study: optuna.Study) -> dict[str, int]:
+    """How many trials each strategy proposed (``unrecorded``: trials of older versions)."""
+    trials = study.get_trials(deepcopy=False)
+    return dict(Counter(t.user_attrs.get("strategy", "unrecorded") for t in trials))
 
 
 def write(
@@ -157,6 +164,7 @@ def write(
         "study": study.study_name,
         "storage": storage,
         "strategy": strategy,
+        "strategies": _strategies(study),
         "objectives": [
             {"metric": m, "direction": d.name.lower()}
             for m, d in zip(metrics, study.directions, strict=True)
@@ -220,7 +228,11 @@ def print_summary(summary: dict[str, Any], out_dir: Path, console: Console | Non
     console = console or Console()
     metrics = [o["metric"] for o in summary["objectives"]]
     title = "Pareto set" if len(metrics) > 1 else "Best trial"
-    table = Table(title=f"{title} of {summary['study']} ({summary['strategy']})")
+    made_by = summary.get("strategies") or {}
+    by = summary["strategy"]
+    if set(made_by) - {by, "unrecorded"}:  # a study continued with another strategy
+        by = ", ".join(f"{n} {name}" for name, n in made_by.items())
+    table = Table(title=f"{title} of {summary['study']} ({by})")
     table.add_column("trial", justify="right")
     for m in metrics:
         table.add_column(m, justify="right")

@@ -61,9 +61,10 @@ def run_workers(
     *,
     progress: bool,
     log_json: TextIO | None = None,
+    switch: bool = False,
 ) -> object:
     """Run ``spec.search.workers`` worker processes on one study; see the module docstring."""
-    from searchengine.engine import finish, open_study
+    from searchengine.engine import finish, open_study, prepare_data
     from searchengine.searchspace.loader import spec_source
     from searchengine.strategies import create_strategy
 
@@ -79,10 +80,9 @@ def run_workers(
     strategy = create_strategy(
         settings.strategy, settings.options, seed=settings.seed, source=spec_source(spec)
     )
-    study = open_study(spec, space, strategy, storage, spec.study_name)
-    prepare = getattr(make_evaluator(spec), "prepare", None)
-    if prepare is not None:
-        prepare()  # encode once; workers then read the disk cache
+    prepare_data(spec, make_evaluator(spec))  # encode once; workers then read the disk cache
+    out_dir.mkdir(parents=True, exist_ok=True)
+    study = open_study(spec, space, strategy, storage, spec.study_name, switch=switch)
     spec_file = _worker_spec(spec, storage, out_dir)
     workers = settings.workers
     if strategy.one_shot and len(space):

@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     _spec_arguments(run)
     run.add_argument("--strategy", help="registered name or package.module:Class")
+    run.add_argument(
+        "--continue-with",
+        metavar="STRATEGY",
+        help="continue a study that another strategy searched with this one",
+    )
     run.add_argument("--trials", type=int, help="trial budget (the whole study counts)")
     run.add_argument("--timeout", type=float, help="stop after this many seconds")
     run.add_argument(
@@ -150,12 +155,17 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     _positive("trials", args.trials)
     _positive("timeout", args.timeout)
     _positive("workers", args.workers)
+    if args.continue_with and args.strategy and args.continue_with != args.strategy:
+        raise SearchEngineError(
+            f"--strategy {args.strategy} and --continue-with {args.continue_with}: give one"
+        )
     spec = load_spec(args.spec, args.overrides)
     with _cli_outputs.json_lines(args.log_json) as log_json:
         result = run(
             spec,
             workers=args.workers,
-            strategy=args.strategy,
+            strategy=args.continue_with or args.strategy,
+            continue_with=bool(args.continue_with),
             trials=args.trials,
             timeout=args.timeout,
             storage=args.storage,
@@ -238,12 +248,14 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
+    from searchengine.engine import check_data
     from searchengine.searchspace import SearchSpace, load_spec
     from searchengine.searchspace.loader import spec_source
     from searchengine.strategies import create_strategy
 
     spec = load_spec(args.spec, args.overrides)
     space = SearchSpace.from_spec(spec)
+    check_data(spec)
     strategy = create_strategy(
         spec.search.strategy, spec.search.options, seed=spec.search.seed, source=spec_source(spec)
     )

@@ -9,7 +9,7 @@ import pytest
 from optuna.trial import TrialState
 
 from searchengine import run
-from searchengine.errors import SpecError
+from searchengine.errors import SearchEngineError, SpecError
 from searchengine.searchspace import parse_spec
 
 
@@ -173,3 +173,33 @@ def test_multi_objective_result_holds_the_pareto_set(tmp_path: Path) -> None:
     assert all(
         entry["architecture"]["params"]["x"] == entry["params"]["params.x"] for entry in front
     )
+
+
+def test_another_strategy_on_a_study_is_refused_unless_asked_for(tmp_path: Path) -> None:
+    spec = parse_spec(generic())
+    run(spec, trials=2, out=tmp_path, progress=False)
+    with pytest.raises(SearchEngineError) as refused:
+        run(spec, trials=3, strategy="random", out=tmp_path, progress=False)
+    assert str(refused.value) == (
+        f"study 'g' in sqlite:///{tmp_path / 'study.db'} is searched by tpe (2 trials); "
+        "rerun with --strategy tpe to continue it, --continue-with random to continue it "
+        "with random, or --study NAME for a new study"
+    )
+    switched = run(
+        spec, trials=3, strategy="random", continue_with=True, out=tmp_path, progress=False
+    )
+    assert [t.user_attrs["strategy"] for t in switched.study.trials] == ["tpe", "tpe", "random"]
+    assert switched.summary["strategy"] == "random"
+    assert switched.summary["strategies"] == {"tpe": 2, "random": 1}
+
+
+def test_a_study_that_meets_the_budget_says_so(tmp_path: Path, caplog) -> None:
+    spec = parse_spec(generic())
+    run(spec, trials=3, out=tmp_path, progress=False)
+    with caplog.at_level("WARNING", logger="searchengine"):
+        again = run(spec, trials=2, out=tmp_path, progress=False)
+    assert len(again.study.trials) == 3
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("searchengine")] == [
+        f"study 'g' in sqlite:///{tmp_path / 'study.db'} already has 3 finished trials, the "
+        "budget is 2: nothing to run (give --trials 4 or more to search further)"
+    ]
