@@ -565,6 +565,7 @@ def run(
     if not strategy_obj.searches(space):  # a concrete spec (best.yaml): evaluate it once
         strategy_obj = RandomStrategy(seed=settings.seed)
     strategy_obj.check(space)
+    _note_budget(strategy_obj, settings.trials if len(space) else 1)
     out_dir = Path(out) if out is not None else Path("runs") / safe_name(spec.name)
     if settings.workers > 1:
         from searchengine._workers import run_workers
@@ -647,6 +648,17 @@ def prepare_data(spec: Spec, evaluator: BaseEvaluator) -> None:
     prepare = getattr(evaluator, "prepare", None)
     if prepare is not None:
         prepare()
+
+
+_noted: set[str] = set()
+
+
+def _note_budget(strategy: Strategy, budget: int) -> None:
+    """Warn, once per process, of a budget too small for the strategy to be itself."""
+    note = strategy.budget_note(budget)
+    if note and note not in _noted:
+        _noted.add(note)
+        _log.warning("%s", note)
 
 
 def _say_budget_met(study: optuna.Study, budget: int, storage: str) -> None:

@@ -54,7 +54,8 @@ class Strategy(abc.ABC):  # noqa: B024 - the two families below hold the abstrac
        if the space leaves nothing to decide (a ``best.yaml``), the engine evaluates the
        spec once (with ``random``) instead of using this strategy.
     3. :meth:`check`: raise :class:`~searchengine.errors.SpecError` for a decision it
-       cannot search (by default: any decision kind not in :attr:`kinds`).
+       cannot search (by default: any decision kind not in :attr:`kinds`);
+       :meth:`budget_note`: a warning the engine logs once for a budget too small.
     4. Then one of the two families, as :attr:`one_shot` says (a ``SamplerStrategy``
        may run one-shot depending on its options, e.g. ``rl`` with ``weight_sharing``):
 
@@ -123,6 +124,11 @@ class Strategy(abc.ABC):  # noqa: B024 - the two families below hold the abstrac
                 f"{' ...' if len(unsupported) > 5 else ''} "
                 f"(it searches {', '.join(sorted(self.kinds))} decisions)"
             )
+
+    def budget_note(self, trials: int) -> str | None:
+        """A warning when a budget of ``trials`` (the whole study's) cannot reach what makes
+        this strategy differ from random search, saying what would; None if it can."""
+        return None
 
     def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:  # noqa: B027
         """Hook: called after each trial is told to the study."""

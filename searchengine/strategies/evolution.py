@@ -60,6 +60,18 @@ class EvolutionStrategy(SamplerStrategy):
     description = "pymoo NSGA-II (mixed variables; a GA for one objective), state in storage"
     Options = EvolutionOptions
 
+    def budget_note(self, trials: int) -> str | None:
+        o = self.options
+        assert isinstance(o, EvolutionOptions)
+        if trials > o.population_size:
+            return None
+        return (
+            f"evolution: {trials} trials never leave generation 0, the random first "
+            f"population of {o.population_size} (search.options.population_size); give "
+            f"--trials {3 * o.population_size} or more (three generations), or a smaller "
+            "population_size"
+        )
+
     def sampler(
         self, space: SearchSpace, directions: Sequence[optuna.study.StudyDirection]
     ) -> optuna.samplers.BaseSampler:

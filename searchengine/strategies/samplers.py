@@ -37,6 +37,17 @@ class TPEStrategy(SamplerStrategy):
     description = "Optuna TPE (multivariate, conditional groups, constant liar)"
     Options = TPEOptions
 
+    def budget_note(self, trials: int) -> str | None:
+        o = self.options
+        assert isinstance(o, TPEOptions)
+        if trials > o.n_startup_trials:
+            return None
+        return (
+            f"tpe: all {trials} trials fall within its {o.n_startup_trials} random start-up "
+            "trials (search.options.n_startup_trials), so it searches exactly like random; "
+            f"give --trials {o.n_startup_trials + 10} or more, or fewer start-up trials"
+        )
+
     def sampler(
         self, space: SearchSpace, directions: Sequence[optuna.study.StudyDirection]
     ) -> optuna.samplers.BaseSampler:

@@ -203,3 +203,38 @@ def test_a_study_that_meets_the_budget_says_so(tmp_path: Path, caplog) -> None:
         f"study 'g' in sqlite:///{tmp_path / 'study.db'} already has 3 finished trials, the "
         "budget is 2: nothing to run (give --trials 4 or more to search further)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "options", "note"),
+    [
+        (
+            "evolution",
+            "{}",
+            "evolution: 3 trials never leave generation 0, the random first population of 20 "
+            "(search.options.population_size); give --trials 60 or more (three generations), "
+            "or a smaller population_size",
+        ),
+        ("evolution", "{population_size: 2}", None),
+        (
+            "tpe",
+            "{}",
+            "tpe: all 3 trials fall within its 10 random start-up trials "
+            "(search.options.n_startup_trials), so it searches exactly like random; give "
+            "--trials 20 or more, or fewer start-up trials",
+        ),
+        ("tpe", "{n_startup_trials: 2}", None),
+    ],
+)
+def test_a_budget_too_small_for_the_strategy_is_warned_of_once(
+    tmp_path: Path, strategy: str, options: str, note: str | None, caplog, monkeypatch
+) -> None:
+    from searchengine import engine
+
+    monkeypatch.setattr(engine, "_noted", set())
+    spec = parse_spec(generic(extra=f"search: {{options: {options}}}\n"))
+    with caplog.at_level("WARNING", logger="searchengine"):
+        for out in ("a", "b"):
+            run(spec, trials=3, strategy=strategy, out=tmp_path / out, progress=False)
+    notes = [r.getMessage() for r in caplog.records if r.name == "searchengine.engine"]
+    assert notes == ([note] if note else [])
