@@ -248,7 +248,7 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
-    from searchengine.engine import check_data
+    from searchengine._preflight import check_data
     from searchengine.searchspace import SearchSpace, load_spec
     from searchengine.searchspace.loader import spec_source
     from searchengine.strategies import create_strategy
@@ -305,12 +305,18 @@ _COMMANDS: dict[str, Any] = {
 }
 
 
-def _configure_logging(verbose: int) -> None:
-    import optuna
+#: Commands that never import optuna (its import alone takes most of a second).
+_WITHOUT_OPTUNA = frozenset({"schema", "strategies"})
 
+
+def _configure_logging(verbose: int, command: str) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False)
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    if command in _WITHOUT_OPTUNA:
+        return
+    import optuna
+
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
     optuna.logging.set_verbosity(logging.WARNING if verbose < 2 else logging.INFO)
@@ -335,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console, err = _console(stderr=False), _console(stderr=True)
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        _configure_logging(args.verbose)
+        _configure_logging(args.verbose, args.command)
         return int(_COMMANDS[args.command](args, console))
     except SearchEngineError as exc:
         err.print(

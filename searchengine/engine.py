@@ -34,6 +34,7 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
 from searchengine import _results
+from searchengine._preflight import check_data
 from searchengine._progress import Progress
 from searchengine._storage import StorageOptions, default_storage_url, open_storage
 from searchengine.errors import SearchEngineError, SpecError
@@ -623,21 +624,6 @@ def run(
         finally:
             _add_seconds(study, time.monotonic() - session.started)
     return finish(study, space, spec, out_dir, storage_url, interrupted, write_results)
-
-
-def check_data(spec: Spec) -> None:
-    """Check that a CTR spec's data files and columns exist, reading a header at most.
-
-    Raises:
-        DataError: a missing file or column (with the path).
-    """
-    if spec.evaluator is not None:  # a generic search reads no data of ours
-        return
-    from searchengine.data import DATASETS, declared_fields
-
-    data = spec.data_or_default()
-    declared_fields(data)
-    DATASETS.get(data.dataset)(data).files()
 
 
 def prepare_data(spec: Spec, evaluator: BaseEvaluator) -> None:

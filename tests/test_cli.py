@@ -271,3 +271,19 @@ def test_a_run_that_stops_on_bad_data_leaves_no_study(
     assert main(["run", str(spec), "-q"]) == 2
     assert "data.csv" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["strategies"], ["schema"], ["validate", "specs/generic_function.yaml"]]
+)
+def test_light_commands_do_not_import_torch_or_pandas(args: list[str]) -> None:
+    code = (
+        "import sys\nfrom searchengine.cli import main\n"
+        f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted({'torch', 'pandas', 'plotly', 'matplotlib', 'pymoo'} & set(sys.modules))\n"
+        "print('heavy:', heavy)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert "heavy: []" in done.stdout, done.stdout + done.stderr

@@ -7,13 +7,14 @@ import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import optuna
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from searchengine.errors import SearchEngineError, SpecError
 from searchengine.registry import Registry
 
 if TYPE_CHECKING:
+    import optuna
+
     from searchengine.engine import Session
     from searchengine.searchspace import SearchSpace
 

@@ -6,12 +6,13 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
 from searchengine.strategies.base import STRATEGIES, SamplerStrategy
 
 if TYPE_CHECKING:
+    import optuna
+
     from searchengine.searchspace import SearchSpace
 
 __all__ = ["RandomStrategy", "TPEStrategy"]
@@ -51,6 +52,8 @@ class TPEStrategy(SamplerStrategy):
     def sampler(
         self, space: SearchSpace, directions: Sequence[optuna.study.StudyDirection]
     ) -> optuna.samplers.BaseSampler:
+        import optuna
+
         o = self.options
         assert isinstance(o, TPEOptions)
         with warnings.catch_warnings():
@@ -75,4 +78,6 @@ class RandomStrategy(SamplerStrategy):
     def sampler(
         self, space: SearchSpace, directions: Sequence[optuna.study.StudyDirection]
     ) -> optuna.samplers.BaseSampler:
+        import optuna
+
         return optuna.samplers.RandomSampler(seed=self.seed)
