@@ -34,7 +34,7 @@ def test_a_spec_tuned_for_tpe_runs_under_another_strategy(
     with caplog.at_level(logging.WARNING, logger="searchengine"):
         result = run(spec, strategy=strategy, trials=2, out=tmp_path, progress=False)
     assert len(result.study.trials) == 2
-    notes = [r.getMessage() for r in caplog.records if "search.options" in r.getMessage()]
+    notes = [r.getMessage() for r in caplog.records if r.name.endswith("._options")]
     assert notes == [
         f"search.options: {strategy} does not take n_startup_trials (an option of tpe): ignored"
     ]
