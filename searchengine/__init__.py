@@ -5,12 +5,49 @@ budget; a strategy searches it against one common evaluator, and every candidate
 Optuna trial.
 """
 
-from searchengine.engine import RunResult, Session, run
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from searchengine.errors import DataError, SearchEngineError, SpecError, UnknownNameError
-from searchengine.evaluation import Evaluator, Result
-from searchengine.exporting import ExportedModel, load_exported
-from searchengine.searchspace import Architecture, SearchSpace, Spec, load_spec, parse_spec
-from searchengine.strategies import OneShotStrategy, SamplerStrategy, Strategy
+
+if TYPE_CHECKING:
+    from searchengine.engine import RunResult, Session, run
+    from searchengine.evaluation import Evaluator, Result
+    from searchengine.exporting import ExportedModel, load_exported
+    from searchengine.searchspace import Architecture, SearchSpace, Spec, load_spec, parse_spec
+    from searchengine.strategies import OneShotStrategy, SamplerStrategy, Strategy
+
+# Imported on first use: torch, pandas and the strategies take seconds to import, and
+# `searchengine --help` or `validate` need none of them.
+_LAZY = {
+    "RunResult": "searchengine.engine",
+    "Session": "searchengine.engine",
+    "run": "searchengine.engine",
+    "Evaluator": "searchengine.evaluation",
+    "Result": "searchengine.evaluation",
+    "ExportedModel": "searchengine.exporting",
+    "load_exported": "searchengine.exporting",
+    "Architecture": "searchengine.searchspace",
+    "SearchSpace": "searchengine.searchspace",
+    "Spec": "searchengine.searchspace",
+    "load_spec": "searchengine.searchspace",
+    "parse_spec": "searchengine.searchspace",
+    "OneShotStrategy": "searchengine.strategies",
+    "SamplerStrategy": "searchengine.strategies",
+    "Strategy": "searchengine.strategies",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'searchengine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 

@@ -2,6 +2,11 @@
 
 The bar shows trial i/N, the running trial's epoch and validation AUC, the best value so
 far (or the size of the Pareto front), the elapsed time and an estimate of the time left.
+Without a terminal (``run spec.yaml > log 2>&1``) the bar would show nothing until the
+end, so one plain line per finished trial is written to stderr instead::
+
+    trial 3 COMPLETE auc 0.8612 | best auc 0.8650 (trial 1) | 4/12 | 0:00:42
+
 With a JSON stream, one line is written per epoch and one per finished trial::
 
     {"event": "epoch", "trial": 3, "epoch": 1, "epochs": 10, "valid_auc": 0.861, ...}
@@ -16,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -74,9 +80,13 @@ class Progress:
         self._seen = {t.number for t in study.get_trials(deepcopy=False, states=_FINISHED)}
         self._bar: RichProgress | None = None
         self._task: Any = None
+        self._plain: TextIO | None = None
 
     def __enter__(self) -> Progress:
-        if self.enabled:
+        console = Console(stderr=True)
+        if self.enabled and not console.is_terminal:
+            self._plain = sys.stderr
+        elif self.enabled:
             self._bar = RichProgress(
                 TextColumn("trial {task.completed}/{task.total}"),
                 BarColumn(),
@@ -84,7 +94,7 @@ class Progress:
                 TextColumn("{task.fields[best]}"),
                 TimeElapsedColumn(),
                 TextColumn("{task.fields[eta]}"),
-                console=Console(stderr=True),
+                console=console,
                 transient=False,
             )
             self._bar.__enter__()
@@ -150,7 +160,7 @@ class Progress:
         """A trial finished (a study callback), or a coordinator polls (``trial`` None)."""
         from searchengine.engine import budget_used
 
-        if self._bar is None and self.log_json is None:
+        if self._bar is None and self._plain is None and self.log_json is None:
             return  # nothing is shown: no storage reads (they cost a trial milliseconds)
         trials = study.get_trials(deepcopy=False)
         self.done = budget_used(study, trials)
@@ -160,6 +170,7 @@ class Progress:
             if t.number not in self._seen:
                 self._seen.add(t.number)
                 self._emit_trial(t, best)
+                self._print_trial(t, best)
         if self._bar is None:
             return
         text = f"best {self.objectives[0]} {best[0].values[0]:.4f}" if best else ""
@@ -176,6 +187,31 @@ class Progress:
 
     def _new_finished(self, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
         return [t for t in trials if t.state in _FINISHED and t.number not in self._seen]
+
+    def _print_trial(self, trial: FrozenTrial, best: list[FrozenTrial]) -> None:
+        """One plain line for a finished trial (no terminal: see the module docstring)."""
+        if self._plain is None:
+            return
+        values = " ".join(
+            f"{m} {_number(v)}" for m, v in zip(self.objectives, trial.values or [], strict=False)
+        )
+        reason = trial.user_attrs.get("fail_reason") or trial.user_attrs.get("prune_reason")
+        what = values or (str(reason)[:100] if reason else "")
+        if len(self.objectives) > 1:
+            so_far = f"{len(best)} on the Pareto front"
+        elif best:
+            so_far = (
+                f"best {self.objectives[0]} {_number(best[0].values[0])} (trial {best[0].number})"
+            )
+        else:
+            so_far = "no best yet"
+        head = " ".join(p for p in (f"trial {trial.number}", trial.state.name, what) if p)
+        line = f"{head} | {so_far} | {self.done}/{self.budget} | {_clock(self.elapsed())}"
+        try:
+            self._plain.write(line + "\n")
+            self._plain.flush()
+        except (OSError, ValueError):  # a closed pipe must not fail the trial
+            self._plain = None
 
     def _emit_trial(self, trial: FrozenTrial, best: list[FrozenTrial]) -> None:
         if self.log_json is None:
@@ -222,6 +258,10 @@ def _finite(value: Any) -> Any:
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else str(value)
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4f}"
 
 
 def _clock(seconds: float) -> str:

@@ -125,6 +125,7 @@ def _entry(trial: FrozenTrial, space: SearchSpace, metrics: list[str]) -> dict[s
         "params": trial.params,
         "constraints": trial.constraints,
         "search_cost": trial.user_attrs.get("search_cost"),
+        "strategy": trial.user_attrs.get("strategy"),
         "architecture": architecture,
     }
 
@@ -136,6 +137,12 @@ def _counts(study: optuna.Study) -> dict[str, int]:
         1 for t in trials if t.state == TrialState.COMPLETE and not _feasible(t)
     )
     return {k: counts.get(k, 0) for k in ("complete", "infeasible", "pruned", "fail", "running")}
+
+
+def _strategies(study: optuna.Study) -> dict[str, int]:
+    """How many trials each strategy proposed (``unrecorded``: trials of older versions)."""
+    trials = study.get_trials(deepcopy=False)
+    return dict(Counter(t.user_attrs.get("strategy", "unrecorded") for t in trials))
 
 
 def write(
@@ -157,6 +164,7 @@ def write(
         "study": study.study_name,
         "storage": storage,
         "strategy": strategy,
+        "strategies": _strategies(study),
         "objectives": [
             {"metric": m, "direction": d.name.lower()}
             for m, d in zip(metrics, study.directions, strict=True)
@@ -167,7 +175,7 @@ def write(
         "failures": failures[:50],
     }
     if len(metrics) > 1:
-        summary["hypervolume"] = hypervolume(study, spec.search.options.get("reference_point"))
+        summary["hypervolume"] = hypervolume(study, _reference_point(spec, strategy))
         if summary["hypervolume"] is not None:
             study.set_user_attr(HYPERVOLUME_ATTR, summary["hypervolume"])
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -175,6 +183,20 @@ def write(
     if best and summary["best"][0]["architecture"] is not None:
         (out_dir / "best.yaml").write_text(best_yaml(space.of_trial(best[0])))
     return summary
+
+
+def _reference_point(spec: Spec, strategy: str) -> Any:
+    """``reference_point`` of the strategy's options, or of any strategy's section."""
+    from searchengine.strategies import strategy_options
+
+    options = spec.search.options
+    point = strategy_options(strategy, options, note=False).get("reference_point")
+    sections = [v for v in options.values() if isinstance(v, dict)]
+    return (
+        point
+        or options.get("reference_point")
+        or next((v["reference_point"] for v in sections if "reference_point" in v), None)
+    )
 
 
 def best_yaml(arch: Any) -> str:
@@ -206,7 +228,11 @@ def print_summary(summary: dict[str, Any], out_dir: Path, console: Console | Non
     console = console or Console()
     metrics = [o["metric"] for o in summary["objectives"]]
     title = "Pareto set" if len(metrics) > 1 else "Best trial"
-    table = Table(title=f"{title} of {summary['study']} ({summary['strategy']})")
+    made_by = summary.get("strategies") or {}
+    by = summary["strategy"]
+    if set(made_by) - {by, "unrecorded"}:  # a study continued with another strategy
+        by = ", ".join(f"{n} {name}" for name, n in made_by.items())
+    table = Table(title=f"{title} of {summary['study']} ({by})")
     table.add_column("trial", justify="right")
     for m in metrics:
         table.add_column(m, justify="right")

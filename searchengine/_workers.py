@@ -61,10 +61,12 @@ def run_workers(
     *,
     progress: bool,
     log_json: TextIO | None = None,
+    switch: bool = False,
 ) -> object:
     """Run ``spec.search.workers`` worker processes on one study; see the module docstring."""
-    from searchengine.engine import finish, open_study
-    from searchengine.strategies import resolve_strategy
+    from searchengine.engine import finish, open_study, prepare_data
+    from searchengine.searchspace.loader import spec_source
+    from searchengine.strategies import create_strategy
 
     settings = spec.search
     storage = settings.storage or f"journal:{(out_dir / 'study.log').resolve()}"
@@ -75,11 +77,12 @@ def run_workers(
             storage,
             out_dir / "study.db",
         )
-    strategy = resolve_strategy(settings.strategy)(seed=settings.seed, **settings.options)
-    study = open_study(spec, space, strategy, storage, spec.study_name)
-    prepare = getattr(make_evaluator(spec), "prepare", None)
-    if prepare is not None:
-        prepare()  # encode once; workers then read the disk cache
+    strategy = create_strategy(
+        settings.strategy, settings.options, seed=settings.seed, source=spec_source(spec)
+    )
+    prepare_data(spec, make_evaluator(spec))  # encode once; workers then read the disk cache
+    out_dir.mkdir(parents=True, exist_ok=True)
+    study = open_study(spec, space, strategy, storage, spec.study_name, switch=switch)
     spec_file = _worker_spec(spec, storage, out_dir)
     workers = settings.workers
     if strategy.one_shot and len(space):

@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     _spec_arguments(run)
     run.add_argument("--strategy", help="registered name or package.module:Class")
+    run.add_argument(
+        "--continue-with",
+        metavar="STRATEGY",
+        help="continue a study that another strategy searched with this one",
+    )
     run.add_argument("--trials", type=int, help="trial budget (the whole study counts)")
     run.add_argument("--timeout", type=float, help="stop after this many seconds")
     run.add_argument(
@@ -150,12 +155,17 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     _positive("trials", args.trials)
     _positive("timeout", args.timeout)
     _positive("workers", args.workers)
+    if args.continue_with and args.strategy and args.continue_with != args.strategy:
+        raise SearchEngineError(
+            f"--strategy {args.strategy} and --continue-with {args.continue_with}: give one"
+        )
     spec = load_spec(args.spec, args.overrides)
     with _cli_outputs.json_lines(args.log_json) as log_json:
         result = run(
             spec,
             workers=args.workers,
-            strategy=args.strategy,
+            strategy=args.continue_with or args.strategy,
+            continue_with=bool(args.continue_with),
             trials=args.trials,
             timeout=args.timeout,
             storage=args.storage,
@@ -238,12 +248,17 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
+    from searchengine._preflight import check_data
     from searchengine.searchspace import SearchSpace, load_spec
-    from searchengine.strategies import resolve_strategy
+    from searchengine.searchspace.loader import spec_source
+    from searchengine.strategies import create_strategy
 
     spec = load_spec(args.spec, args.overrides)
     space = SearchSpace.from_spec(spec)
-    strategy = resolve_strategy(spec.search.strategy)(seed=spec.search.seed, **spec.search.options)
+    check_data(spec)
+    strategy = create_strategy(
+        spec.search.strategy, spec.search.options, seed=spec.search.seed, source=spec_source(spec)
+    )
     strategy.check(space)
     table = Table(title=f"{len(space)} decision(s) of {spec.name}")
     for column in ("decision", "kind", "values", "when"):
@@ -290,12 +305,18 @@ _COMMANDS: dict[str, Any] = {
 }
 
 
-def _configure_logging(verbose: int) -> None:
-    import optuna
+#: Commands that never import optuna (its import alone takes most of a second).
+_WITHOUT_OPTUNA = frozenset({"schema", "strategies"})
 
+
+def _configure_logging(verbose: int, command: str) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False)
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    if command in _WITHOUT_OPTUNA:
+        return
+    import optuna
+
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
     optuna.logging.set_verbosity(logging.WARNING if verbose < 2 else logging.INFO)
@@ -320,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console, err = _console(stderr=False), _console(stderr=True)
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        _configure_logging(args.verbose)
+        _configure_logging(args.verbose, args.command)
         return int(_COMMANDS[args.command](args, console))
     except SearchEngineError as exc:
         err.print(

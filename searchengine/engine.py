@@ -34,14 +34,22 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
 from searchengine import _results
+from searchengine._preflight import check_data
 from searchengine._progress import Progress
 from searchengine._storage import StorageOptions, default_storage_url, open_storage
 from searchengine.errors import SearchEngineError, SpecError
 from searchengine.evaluation import CandidateError, make_evaluator, metric_direction
 from searchengine.evaluation.evaluator import BaseEvaluator, Result
 from searchengine.searchspace import Architecture, SearchSpace, Spec
+from searchengine.searchspace.loader import spec_source
 from searchengine.searchspace.spec import SearchSettings, safe_name
-from searchengine.strategies import RandomStrategy, SamplerStrategy, Strategy, resolve_strategy
+from searchengine.strategies import (
+    RandomStrategy,
+    SamplerStrategy,
+    Strategy,
+    continued_seed,
+    create_strategy,
+)
 
 __all__ = ["RunResult", "Session", "budget_used", "open_study", "run"]
 
@@ -50,6 +58,10 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 SPACE_ATTR, SPEC_ATTR = "searchengine:space", "searchengine:spec"
 SECONDS_ATTR = "searchengine:seconds"
 ONESHOT_ATTR = "searchengine:oneshot"
+#: Study user attribute: the strategy that drives the study (the last one switched to).
+STRATEGY_ATTR = "searchengine:strategy"
+#: Trial user attribute: the strategy that proposed the trial.
+TRIAL_STRATEGY_ATTR = "strategy"
 Callback = Callable[[optuna.Study, FrozenTrial], None]
 
 
@@ -136,6 +148,7 @@ class Session:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
             trial = self.study.ask()
+        trial.set_user_attr(TRIAL_STRATEGY_ATTR, self.spec.search.strategy)
         trials = self.study.get_trials(deepcopy=False)
         if _claimed(trials, below=trial.number) >= self.trials:
             trial.set_user_attr("surplus", True)
@@ -227,20 +240,21 @@ class Session:
         way no sampler is involved and no other worker can take it.
         """
         held, self._held = self._held, None
+        user_attrs = {TRIAL_STRATEGY_ATTR: self.spec.search.strategy, **(user_attrs or {})}
         if held is not None:
             storage = self.study._storage
             distributions = self.space.distributions(arch.values)
             for name, value in arch.params.items():
                 d = distributions[name]
                 storage.set_trial_param(held._trial_id, name, d.to_internal_repr(value), d)
-            for key, value in (user_attrs or {}).items():
+            for key, value in user_attrs.items():
                 held.set_user_attr(key, value)
             return self.evaluate_trial(held, lambda: arch)
         template = optuna.trial.create_trial(
             state=TrialState.RUNNING,
             params=dict(arch.params),
             distributions=self.space.distributions(arch.values),
-            user_attrs=user_attrs or {},
+            user_attrs=user_attrs,
         )
         storage = self.study._storage
         trial_id = storage.create_new_trial(self.study._study_id, template_trial=template)
@@ -411,27 +425,46 @@ def storage_options(settings: SearchSettings) -> StorageOptions:
 
 
 def open_study(
-    spec: Spec, space: SearchSpace, strategy: Strategy, storage: str, study_name: str
+    spec: Spec,
+    space: SearchSpace,
+    strategy: Strategy,
+    storage: str,
+    study_name: str,
+    *,
+    worker: int | None = None,
+    switch: bool = False,
 ) -> optuna.Study:
     """Create the study, or load it to resume; check it still fits the spec.
+
+    The study is loaded with ``strategy``'s sampler, its seed continued from
+    ``search.seed``, the trials already in the study and the ``worker`` index (see
+    :func:`~searchengine.strategies.continued_seed`).
+
+    A study remembers the strategy that drives it; another strategy continues it only
+    with ``switch`` (``run --continue-with``), and each trial records its strategy.
 
     Raises:
         SpecError: the study exists with other objectives, or a decision of the same name
             now has another distribution.
+        SearchEngineError: the study is driven by another strategy (without ``switch``).
     """
     wanted = directions(spec)
-    if isinstance(strategy, SamplerStrategy) and not strategy.one_shot:
-        sampler = strategy.sampler(space, [optuna.study.StudyDirection[d.upper()] for d in wanted])
-    else:
-        sampler = optuna.samplers.RandomSampler(strategy.seed)
     study = optuna.create_study(
         storage=open_storage(storage, storage_options(spec.search)),
         study_name=study_name,
         directions=wanted,
-        sampler=sampler,
+        sampler=optuna.samplers.RandomSampler(strategy.seed),
         pruner=_pruner(spec),
         load_if_exists=True,
     )
+    started = len(study.get_trials(deepcopy=False))
+    strategy.seed = continued_seed(spec.search.seed, started=started, worker=worker)
+    if isinstance(strategy, SamplerStrategy) and not strategy.one_shot:
+        study.sampler = strategy.sampler(
+            space, [optuna.study.StudyDirection[d.upper()] for d in wanted]
+        )
+    else:
+        study.sampler = optuna.samplers.RandomSampler(strategy.seed)
     found = [d.name.lower() for d in study.directions]
     if found != wanted:
         raise SpecError(
@@ -451,7 +484,25 @@ def open_study(
         study.set_user_attr(SPACE_ATTR, stored)
     if SPEC_ATTR not in study.user_attrs:
         study.set_user_attr(SPEC_ATTR, spec.model_dump(mode="json", by_alias=True))
+    _check_strategy(study, spec.search.strategy, storage, switch)
     return study
+
+
+def _check_strategy(study: optuna.Study, strategy: str, storage: str, switch: bool) -> None:
+    """Refuse to drive a study with another strategy than its own, unless ``switch``."""
+    before = study.user_attrs.get(STRATEGY_ATTR)
+    if before == strategy:
+        return
+    if before is not None and not switch:
+        raise SearchEngineError(
+            f"study {study.study_name!r} in {storage} is searched by {before} "
+            f"({budget_used(study)} trials); rerun with --strategy {before} to continue it, "
+            f"--continue-with {strategy} to continue it with {strategy}, or --study NAME "
+            "for a new study"
+        )
+    if before is not None:
+        _log.warning("study %r: %s continues the search of %s", study.study_name, strategy, before)
+    study.set_user_attr(STRATEGY_ATTR, strategy)
 
 
 def run(
@@ -466,6 +517,7 @@ def run(
     out: str | Path | None = None,
     workers: int | None = None,
     worker_index: int | None = None,
+    continue_with: bool = False,
     callbacks: Sequence[Callback] = (),
     evaluator: BaseEvaluator | None = None,
     progress: bool = True,
@@ -474,10 +526,12 @@ def run(
 ) -> RunResult:
     """Run (or resume) the search a spec describes.
 
-    Arguments override the spec's ``search`` settings. With ``workers > 1``, that many
+    Arguments override the spec's ``search`` settings. A study searched by another
+    strategy is continued only with ``continue_with``. With ``workers > 1``, that many
     local worker processes share the study (see :mod:`searchengine._workers`).
-    ``worker_index`` offsets the strategy's seed, so workers on one study propose
-    different candidates while training stays seeded by ``search.seed``. ``progress``
+    The strategy's seed continues from ``search.seed``, the trials already in the study
+    and ``worker_index``, so a rerun or another worker on one study proposes new
+    candidates while training stays seeded by ``search.seed``. ``progress``
     shows a live bar on stderr; ``log_json`` receives one JSON line per epoch and per
     finished trial (see :mod:`searchengine._progress`).
 
@@ -506,26 +560,39 @@ def run(
     )
     spec = spec.model_copy(update={"search": settings})
     space = SearchSpace.from_spec(spec)
-    strategy_seed = settings.seed if worker_index is None else settings.seed + 7919 * worker_index
-    strategy_obj = resolve_strategy(settings.strategy)(seed=strategy_seed, **settings.options)
+    strategy_obj = create_strategy(
+        settings.strategy, settings.options, seed=settings.seed, source=spec_source(spec)
+    )
     if not strategy_obj.searches(space):  # a concrete spec (best.yaml): evaluate it once
-        strategy_obj = RandomStrategy(seed=strategy_seed)
+        strategy_obj = RandomStrategy(seed=settings.seed)
     strategy_obj.check(space)
+    _note_budget(strategy_obj, settings.trials if len(space) else 1)
     out_dir = Path(out) if out is not None else Path("runs") / safe_name(spec.name)
-    out_dir.mkdir(parents=True, exist_ok=True)
     if settings.workers > 1:
         from searchengine._workers import run_workers
 
-        return run_workers(spec, space, out_dir, progress=progress, log_json=log_json)
-    storage_url = settings.storage or default_storage_url(out_dir)
-    study = open_study(spec, space, strategy_obj, storage_url, spec.study_name)
+        return run_workers(
+            spec, space, out_dir, progress=progress, log_json=log_json, switch=continue_with
+        )
     evaluator = evaluator or make_evaluator(
         spec, fidelity=settings.fidelity, weights_dir=out_dir / "weights"
     )
-    prepare = getattr(evaluator, "prepare", None)
-    if prepare is not None:
-        prepare()  # data errors surface before any trial is asked
+    prepare_data(spec, evaluator)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    storage_url = settings.storage or default_storage_url(out_dir)
+    study = open_study(
+        spec,
+        space,
+        strategy_obj,
+        storage_url,
+        spec.study_name,
+        worker=worker_index,
+        switch=continue_with,
+    )
     budget = settings.trials if len(space) else 1
+    if budget_used(study) >= budget:
+        _say_budget_met(study, budget, storage_url)
+        return finish(study, space, spec, out_dir, storage_url, False, write_results)
     timeout = settings.timeout
     if timeout is not None:  # like the trial budget, the time budget spans resumes
         timeout = max(0.0, timeout - float(study.user_attrs.get(SECONDS_ATTR, 0.0)))
@@ -557,6 +624,36 @@ def run(
         finally:
             _add_seconds(study, time.monotonic() - session.started)
     return finish(study, space, spec, out_dir, storage_url, interrupted, write_results)
+
+
+def prepare_data(spec: Spec, evaluator: BaseEvaluator) -> None:
+    """Check and load the data before any study or run folder exists, so that a run that
+    stops on bad data (a missing file or column, a label that is not binary, an empty
+    file) leaves nothing behind and a rerun starts clean."""
+    check_data(spec)
+    prepare = getattr(evaluator, "prepare", None)
+    if prepare is not None:
+        prepare()
+
+
+_noted: set[str] = set()
+
+
+def _note_budget(strategy: Strategy, budget: int) -> None:
+    """Warn, once per process, of a budget too small for the strategy to be itself."""
+    note = strategy.budget_note(budget)
+    if note and note not in _noted:
+        _noted.add(note)
+        _log.warning("%s", note)
+
+
+def _say_budget_met(study: optuna.Study, budget: int, storage: str) -> None:
+    used = budget_used(study)
+    _log.warning(
+        "study %r in %s already has %d finished trial%s, the budget is %d: nothing to run "
+        "(give --trials %d or more to search further)",
+        study.study_name, storage, used, "" if used == 1 else "s", budget, used + 1,
+    )  # fmt: skip
 
 
 def _add_seconds(study: optuna.Study, seconds: float) -> None:

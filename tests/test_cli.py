@@ -222,3 +222,68 @@ def test_plugin_strategy_by_entry_point(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "o" / "result.json").read_text())["trials"]["complete"] == 4
+
+
+def test_run_refuses_another_strategy_on_a_study_unless_continue_with(
+    tmp_path: Path, capsys
+) -> None:
+    spec = str(
+        write(
+            tmp_path,
+            "name: g\nevaluator: tests.engine.functions:quadratic\n"
+            "params: {x: {float: [-5, 5]}}\nobjectives: [{metric: value, direction: minimize}]\n"
+            "search: {strategy: tpe, trials: 2, options: {n_startup_trials: 1}}\n",
+        )
+    )
+    out = ["--out", str(tmp_path / "o"), "-q"]
+    assert main(["run", spec, *out]) == 0
+    capsys.readouterr()
+    assert main(["run", spec, "--strategy", "evolution", "--trials", "3", *out]) == 2
+    assert "is searched by tpe (2 trials)" in capsys.readouterr().err
+    assert main(["run", spec, "--continue-with", "evolution", "--trials", "3", *out]) == 0
+    printed = capsys.readouterr().out
+    assert "Best trial of g (2 tpe, 1 evolution)" in printed
+    result = json.loads((tmp_path / "o" / "result.json").read_text())
+    assert result["strategies"] == {"tpe": 2, "evolution": 1}
+
+
+TABLE = (
+    "name: t\ndata: {dataset: table, path: PATH, label: y, fields: [{name: a, type: categorical}]}\n"
+    "model: {embedding: {dim: {choice: [2, 4]}}}\ntrain: {epochs: 1}\nsearch: {trials: 1}\n"
+)
+
+
+def test_validate_checks_that_the_data_file_exists(tmp_path: Path, capsys) -> None:
+    spec = write(tmp_path, TABLE.replace("PATH", str(tmp_path / "missing.csv")))
+    assert main(["validate", str(spec)]) == 2
+    assert f"{tmp_path / 'missing.csv'}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rows", [None, "a,y\nx,maybe\nz,perhaps\n", "a,y\n"])
+def test_a_run_that_stops_on_bad_data_leaves_no_study(
+    tmp_path: Path, rows: str | None, capsys, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data.csv"
+    if rows is not None:
+        data.write_text(rows)
+    spec = write(tmp_path, TABLE.replace("PATH", str(data)))
+    assert main(["run", str(spec), "-q"]) == 2
+    assert "data.csv" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["strategies"], ["schema"], ["validate", "specs/generic_function.yaml"]]
+)
+def test_light_commands_do_not_import_torch_or_pandas(args: list[str]) -> None:
+    code = (
+        "import sys\nfrom searchengine.cli import main\n"
+        f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted({'torch', 'pandas', 'plotly', 'matplotlib', 'pymoo'} & set(sys.modules))\n"
+        "print('heavy:', heavy)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert "heavy: []" in done.stdout, done.stdout + done.stderr

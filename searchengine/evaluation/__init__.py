@@ -1,12 +1,10 @@
 """Training and measuring candidates: the Evaluator, the trainer, metrics."""
 
-from searchengine.evaluation.evaluator import (
-    BaseEvaluator,
-    Evaluator,
-    FunctionEvaluator,
-    Result,
-    make_evaluator,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from searchengine.evaluation.metrics import (
     COST_METRICS,
     METRICS,
@@ -16,7 +14,38 @@ from searchengine.evaluation.metrics import (
     metric_direction,
     metric_names,
 )
-from searchengine.evaluation.trainer import OPTIMIZERS, CandidateError
+
+if TYPE_CHECKING:
+    from searchengine.evaluation.evaluator import (
+        BaseEvaluator,
+        Evaluator,
+        FunctionEvaluator,
+        Result,
+        make_evaluator,
+    )
+    from searchengine.evaluation.trainer import OPTIMIZERS, CandidateError
+
+# The evaluator and the trainer import torch: on first use only, so that checking a spec's
+# metric names does not take seconds.
+_LAZY = {
+    "BaseEvaluator": "searchengine.evaluation.evaluator",
+    "Evaluator": "searchengine.evaluation.evaluator",
+    "FunctionEvaluator": "searchengine.evaluation.evaluator",
+    "Result": "searchengine.evaluation.evaluator",
+    "make_evaluator": "searchengine.evaluation.evaluator",
+    "OPTIMIZERS": "searchengine.evaluation.trainer",
+    "CandidateError": "searchengine.evaluation.trainer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "COST_METRICS",

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from searchengine.data._readers import file_format, read_delimited, read_header, require_path
+from searchengine.data._readers import file_format, read_delimited, read_header
 from searchengine.errors import DataError
 from searchengine.exporting._bundle import ExportedModel, require_columns
 
@@ -27,7 +27,9 @@ def read_rows(path: str | Path, columns: list[str], text: list[str]) -> pd.DataF
     Raises:
         DataError: a missing file or column, an unknown extension, an unparsable file.
     """
-    file = require_path(path, "data file")
+    file = Path(path).expanduser()
+    if not file.exists():  # predict has no spec: no `data.path` to point at
+        raise DataError(f"file to score not found: {file}")
     fmt = file_format(file)
     if fmt == "parquet":
         import pyarrow as pa

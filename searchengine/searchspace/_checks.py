@@ -25,6 +25,15 @@ def declared_fields(c: _Compiler) -> list[tuple[str, str]]:
             ("data", "dataset"), str(UnknownNameError("dataset", data.dataset, DATASETS.names()))
         )
         return []
+    names = [f.name for f in data.fields or ()]
+    twice = [i for i, name in enumerate(names) if name in names[:i]]
+    for i in twice:  # at the repeated entry's own line, not at `data:`
+        c.issue(
+            ("data", "fields", i),
+            f"field {names[i]!r} is declared twice; declare each field once",
+        )
+    if twice:
+        return []
     try:
         return [(f.name, f.type) for f in data_fields(data)]
     except SearchEngineError as exc:

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from searchengine.errors import SearchEngineError, SpecIssue, UnknownNameError, did_you_mean
 from searchengine.searchspace.expressions import ChoiceExpr, Expr, FloatExpr, IntExpr
-from searchengine.searchspace.loader import SpecSource
+from searchengine.searchspace.loader import SpecSource, spec_source
 from searchengine.searchspace.space import (
     Condition,
     Decision,
@@ -55,7 +55,7 @@ _NEEDED: dict[str, str] = {
 class _Compiler:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
-        self.source: SpecSource = getattr(spec, "_source", None) or SpecSource()
+        self.source: SpecSource = spec_source(spec)
         self.issues: list[SpecIssue] = []
         self.fields: list[tuple[str, str]] = []
         self.decisions: list[Decision] = []

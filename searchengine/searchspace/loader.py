@@ -19,7 +19,7 @@ from searchengine.errors import SpecError, SpecIssue, did_you_mean
 from searchengine.searchspace.expressions import EXPR_KEYS
 from searchengine.searchspace.spec import Spec
 
-__all__ = ["SpecSource", "format_path", "load_spec", "parse_spec"]
+__all__ = ["SpecSource", "format_path", "load_spec", "parse_spec", "spec_source"]
 
 Loc = tuple[Any, ...]
 
@@ -51,6 +51,11 @@ class SpecSource:
 
     def error(self, issues: Sequence[SpecIssue]) -> SpecError:
         return SpecError(issues, self.file)
+
+
+def spec_source(spec: Any) -> SpecSource:
+    """Where ``spec`` was read from (file and lines), or an empty source if unknown."""
+    return getattr(spec, "_source", None) or SpecSource()
 
 
 def format_path(loc: Loc) -> str:

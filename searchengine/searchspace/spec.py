@@ -568,7 +568,11 @@ class SearchSettings(_Model):
     )
     study: str | None = Field(None, description="Study name; default the spec's name.")
     pruner: Literal["none", "median", "hyperband"] = "none"
-    options: dict[str, Any] = Field(default_factory=dict, description="Strategy options.")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Strategy options, flat or keyed by strategy ({tpe: {...}, evolution: "
+        "{...}}); a strategy ignores the options of others.",
+    )
     workers: PosInt = Field(
         1, description="Local worker processes; more than one share a journal file by default."
     )

@@ -1,11 +1,13 @@
 """Strategies: how a study is driven (see :class:`Strategy`)."""
 
+from searchengine.strategies._options import create_strategy, strategy_options
 from searchengine.strategies.base import (
     STRATEGIES,
     NoOptions,
     OneShotStrategy,
     SamplerStrategy,
     Strategy,
+    continued_seed,
     resolve_strategy,
 )
 from searchengine.strategies.baselines import FDEStrategy, MDEStrategy
@@ -29,5 +31,8 @@ __all__ = [
     "SamplerStrategy",
     "Strategy",
     "TPEStrategy",
+    "continued_seed",
+    "create_strategy",
     "resolve_strategy",
+    "strategy_options",
 ]

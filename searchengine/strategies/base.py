@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import abc
+import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import optuna
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from searchengine.errors import SearchEngineError, SpecError
 from searchengine.registry import Registry
 
 if TYPE_CHECKING:
+    import optuna
+
     from searchengine.engine import Session
     from searchengine.searchspace import SearchSpace
 
@@ -23,6 +25,7 @@ __all__ = [
     "OneShotStrategy",
     "SamplerStrategy",
     "Strategy",
+    "continued_seed",
     "resolve_strategy",
 ]
 
@@ -45,11 +48,15 @@ class Strategy(abc.ABC):  # noqa: B024 - the two families below hold the abstrac
 
     1. ``Strategy(seed=search.seed, **search.options)``: the options are validated by the
        class's ``Options`` pydantic model (``extra="forbid"``) into ``self.options``.
+       Once the study is open, the engine replaces ``seed`` with :func:`continued_seed`
+       of it, so that a resumed run or another worker continues the search instead of
+       replaying its first trials.
     2. :meth:`searches` with the compiled :class:`~searchengine.searchspace.SearchSpace`:
        if the space leaves nothing to decide (a ``best.yaml``), the engine evaluates the
        spec once (with ``random``) instead of using this strategy.
     3. :meth:`check`: raise :class:`~searchengine.errors.SpecError` for a decision it
-       cannot search (by default: any decision kind not in :attr:`kinds`).
+       cannot search (by default: any decision kind not in :attr:`kinds`);
+       :meth:`budget_note`: a warning the engine logs once for a budget too small.
     4. Then one of the two families, as :attr:`one_shot` says (a ``SamplerStrategy``
        may run one-shot depending on its options, e.g. ``rl`` with ``weight_sharing``):
 
@@ -119,6 +126,11 @@ class Strategy(abc.ABC):  # noqa: B024 - the two families below hold the abstrac
                 f"(it searches {', '.join(sorted(self.kinds))} decisions)"
             )
 
+    def budget_note(self, trials: int) -> str | None:
+        """A warning when a budget of ``trials`` (the whole study's) cannot reach what makes
+        this strategy differ from random search, saying what would; None if it can."""
+        return None
+
     def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:  # noqa: B027
         """Hook: called after each trial is told to the study."""
 
@@ -139,6 +151,33 @@ class OneShotStrategy(Strategy):
     @abc.abstractmethod
     def search(self, session: Session) -> None:
         """Run the search; record each derived Architecture with ``session.record``."""
+
+
+def continued_seed(seed: int | None, *, started: int, worker: int | None = None) -> int | None:
+    """The seed a strategy starts from on a study that already holds ``started`` trials.
+
+    A sampler that keeps its random state in the process (Optuna's ``TPESampler`` and
+    ``RandomSampler``) replays the same asks from the same seed: a rerun of a seeded
+    search would give its new trials the parameters of the first ones, and a worker the
+    asks of another. So ``seed`` is kept for the first worker of a fresh study, and
+    otherwise mixed with the trials already in the study and the worker's index: a rerun
+    continues the search, and the same commands still give the same trials.
+
+    Args:
+        seed: ``search.seed`` (None: unseeded, stays None).
+        started: the trials in the study before this run asks any (every state counts,
+            so the trial a Ctrl-C interrupted is not proposed again).
+        worker: the worker's index among several on one study (None or 0: the first).
+
+    Returns:
+        A seed in ``[0, 2**31)``, or None.
+    """
+    if seed is None:
+        return None
+    if started == 0 and not worker:
+        return seed
+    key = f"{seed}:{started}:{worker or 0}".encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "little") & 0x7FFFFFFF
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy", group="searchengine.strategies")

@@ -21,23 +21,18 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from searchengine.errors import SearchEngineError, SpecError
-from searchengine.strategies._differentiable.relaxed import Relaxation
-from searchengine.strategies._differentiable.search import (
-    SearchOutcome,
-    SearchSettings,
-    train_supernet,
-)
-from searchengine.strategies._differentiable.supernet import Relaxable, Supernet, classify
 from searchengine.strategies.base import DONE_ATTR, STRATEGIES, OneShotStrategy
 
+# torch and the supernet are imported where used: listing strategies must not load them
 if TYPE_CHECKING:
     from searchengine.engine import Session
     from searchengine.searchspace import Architecture, SearchSpace
     from searchengine.searchspace.spec import TrainSpec
+    from searchengine.strategies._differentiable.search import SearchOutcome, SearchSettings
+    from searchengine.strategies._differentiable.supernet import Relaxable, Supernet
 
 __all__ = ["DifferentiableOptions", "DifferentiableStrategy"]
 
@@ -123,6 +118,8 @@ class DifferentiableStrategy(OneShotStrategy):
         return self.options
 
     def check(self, space: SearchSpace) -> None:
+        from searchengine.strategies._differentiable.supernet import classify
+
         super().check(space)
         if space.spec.is_generic or not classify(space).any:
             raise SpecError(
@@ -133,6 +130,8 @@ class DifferentiableStrategy(OneShotStrategy):
 
     def settings(self, relaxable: Relaxable, train: TrainSpec) -> SearchSettings:
         """The training settings of the search, defaults resolved for ``relaxable``."""
+        from searchengine.strategies._differentiable.search import SearchSettings
+
         o = self._options()
         full = bool(relaxable.gates or relaxable.groups)
         epochs = o.epochs or (int(train.epochs) if full else AUTODIM_EPOCHS)
@@ -145,6 +144,12 @@ class DifferentiableStrategy(OneShotStrategy):
         )  # fmt: skip
 
     def search(self, session: Session) -> None:
+        import torch
+
+        from searchengine.strategies._differentiable.relaxed import Relaxation
+        from searchengine.strategies._differentiable.search import train_supernet
+        from searchengine.strategies._differentiable.supernet import Supernet, classify
+
         if session.study.user_attrs.get(DONE_ATTR):  # the engine's claim holds the budget
             return
         evaluator: Any = session.evaluator

@@ -24,22 +24,22 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from searchengine.errors import SearchEngineError, SpecError
-from searchengine.models.embedding.dynamic import DynamicEmbedding
 from searchengine.searchspace.architecture import MODEL_ATTR, Architecture
 from searchengine.searchspace.spec import ModelSpec, Spec
-from searchengine.strategies._esapn import ESAPNSettings, SearchOutcome, search_sizes
 from searchengine.strategies.base import DONE_ATTR, STRATEGIES, OneShotStrategy
 
+# torch and the search are imported where used: listing strategies must not load them
 if TYPE_CHECKING:
     from torch import nn
 
     from searchengine.data.schema import DataSchema
     from searchengine.engine import Session
+    from searchengine.models.embedding.dynamic import DynamicEmbedding
     from searchengine.searchspace import SearchSpace
+    from searchengine.strategies._esapn import ESAPNSettings, SearchOutcome
 
 __all__ = ["ESAPNOptions", "ESAPNStrategy", "full_size_model", "with_sizes"]
 
@@ -105,6 +105,10 @@ class ESAPNStrategy(OneShotStrategy):
             )
 
     def search(self, session: Session) -> None:
+        import torch
+
+        from searchengine.strategies._esapn import search_sizes
+
         if session.study.user_attrs.get(DONE_ATTR):  # the engine's claim holds the budget
             return
         evaluator: Any = session.evaluator
@@ -138,6 +142,8 @@ class ESAPNStrategy(OneShotStrategy):
         session.study.set_user_attr(DONE_ATTR, True)
 
     def _settings(self, arch: Architecture) -> ESAPNSettings:
+        from searchengine.strategies._esapn import ESAPNSettings
+
         o = self.options
         assert isinstance(o, ESAPNOptions)
         return ESAPNSettings(
@@ -200,6 +206,8 @@ def _dynamic_fields(
     model: nn.Module, schema: DataSchema
 ) -> dict[str, tuple[DynamicEmbedding, int, int, np.ndarray]]:
     """Dynamic field -> (its module, its index there, its ``cat`` column, train counts)."""
+    from searchengine.models.embedding.dynamic import DynamicEmbedding
+
     by_column = {f.column: f for f in schema.categorical}
     found = {}
     for module in model.modules():

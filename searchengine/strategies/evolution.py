@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
 from searchengine.errors import SpecError
 from searchengine.searchspace._blocks import role
-from searchengine.strategies._evolution import EvolutionSampler
 from searchengine.strategies.base import STRATEGIES, SamplerStrategy
 
 if TYPE_CHECKING:
+    import optuna
+
     from searchengine.searchspace import SearchSpace
+    from searchengine.strategies._evolution import EvolutionSampler
 
 __all__ = ["EvolutionOptions", "EvolutionSampler", "EvolutionStrategy"]
 
@@ -60,6 +61,18 @@ class EvolutionStrategy(SamplerStrategy):
     description = "pymoo NSGA-II (mixed variables; a GA for one objective), state in storage"
     Options = EvolutionOptions
 
+    def budget_note(self, trials: int) -> str | None:
+        o = self.options
+        assert isinstance(o, EvolutionOptions)
+        if trials > o.population_size:
+            return None
+        return (
+            f"evolution: {trials} trials never leave generation 0, the random first "
+            f"population of {o.population_size} (search.options.population_size); give "
+            f"--trials {3 * o.population_size} or more (three generations), or a smaller "
+            "population_size"
+        )
+
     def sampler(
         self, space: SearchSpace, directions: Sequence[optuna.study.StudyDirection]
     ) -> optuna.samplers.BaseSampler:
@@ -72,6 +85,8 @@ class EvolutionStrategy(SamplerStrategy):
             )
         roles = {d.name: r[0] for d in space if (r := role(d.name)) is not None}
         dag = o.mutation == "dag" or (o.mutation == "auto" and bool(roles))
+        from searchengine.strategies._evolution import EvolutionSampler  # pymoo: when used
+
         return EvolutionSampler(
             population_size=o.population_size,
             crossover_prob=o.crossover_prob,
@@ -80,3 +95,11 @@ class EvolutionStrategy(SamplerStrategy):
             search_space={d.name: d.distribution for d in space},
             dag_roles=roles if dag else None,
         )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EvolutionSampler":  # re-exported; pymoo is imported on first use
+        from searchengine.strategies._evolution import EvolutionSampler
+
+        return EvolutionSampler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,23 +13,18 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
 from searchengine.errors import SpecError
-from searchengine.strategies._rl import (
-    ControllerSampler,
-    ControllerSettings,
-    LearnerSettings,
-    SharingSettings,
-    weight_sharing_search,
-)
-from searchengine.strategies._rl.supernet import is_shareable, largest
 from searchengine.strategies.base import STRATEGIES, SamplerStrategy
 
+# the controller (torch) is imported where used: listing strategies must not load it
 if TYPE_CHECKING:
+    import optuna
+
     from searchengine.engine import Session
     from searchengine.searchspace import SearchSpace
+    from searchengine.strategies._rl import ControllerSampler, ControllerSettings
 
 __all__ = ["ControllerSampler", "RLOptions", "RLStrategy"]
 
@@ -119,6 +114,8 @@ class RLStrategy(SamplerStrategy):
 
     def controller_settings(self) -> ControllerSettings:
         """The options as the controller's settings."""
+        from searchengine.strategies._rl import ControllerSettings, LearnerSettings
+
         o = self._options()
         lr = o.lr if o.lr is not None else (0.005 if o.weight_sharing else 0.02)
         learner = LearnerSettings(lr, o.entropy_weight, o.baseline_decay)
@@ -130,6 +127,8 @@ class RLStrategy(SamplerStrategy):
         )  # fmt: skip
 
     def check(self, space: SearchSpace) -> None:
+        from searchengine.strategies._rl.supernet import is_shareable
+
         super().check(space)
         o = self._options()
         n = len(space.spec.objectives)
@@ -147,6 +146,8 @@ class RLStrategy(SamplerStrategy):
     def sampler(
         self, space: SearchSpace, directions: Sequence[optuna.study.StudyDirection]
     ) -> optuna.samplers.BaseSampler:
+        from searchengine.strategies._rl import ControllerSampler
+
         def is_active(name: str, values: Mapping[str, Any]) -> bool:
             decoded = {n: space[n].decode(v) for n, v in values.items() if n in space}
             return space.is_active(space[name], decoded)
@@ -162,6 +163,8 @@ class RLStrategy(SamplerStrategy):
 
     def search(self, session: Session) -> None:
         """The weight-sharing search (``weight_sharing: true``)."""
+        from searchengine.strategies._rl import SharingSettings, weight_sharing_search
+
         o = self._options()
         sharing = SharingSettings(
             o.supernet_epochs, o.warmup_epochs, o.reward_batch, o.cost_reference
@@ -178,8 +181,17 @@ def full_size_cost(space: SearchSpace) -> float | None:
         return None
     from searchengine.data import load_data
     from searchengine.models import count_embedding_params
+    from searchengine.strategies._rl.supernet import is_shareable, largest
 
     values = space.defaults() | {d.name: largest(d) for d in space if is_shareable(d)}
     arch = space.fixed(values)
     schema = load_data(spec.data_or_default()).schema  # the evaluator's copy, in memory
     return float(count_embedding_params(arch.model, schema))
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ControllerSampler":  # re-exported, imported on first use
+        from searchengine.strategies._rl import ControllerSampler
+
+        return ControllerSampler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,12 +6,13 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
 from searchengine.strategies.base import STRATEGIES, SamplerStrategy
 
 if TYPE_CHECKING:
+    import optuna
+
     from searchengine.searchspace import SearchSpace
 
 __all__ = ["RandomStrategy", "TPEStrategy"]
@@ -37,9 +38,22 @@ class TPEStrategy(SamplerStrategy):
     description = "Optuna TPE (multivariate, conditional groups, constant liar)"
     Options = TPEOptions
 
+    def budget_note(self, trials: int) -> str | None:
+        o = self.options
+        assert isinstance(o, TPEOptions)
+        if trials > o.n_startup_trials:
+            return None
+        return (
+            f"tpe: all {trials} trials fall within its {o.n_startup_trials} random start-up "
+            "trials (search.options.n_startup_trials), so it searches exactly like random; "
+            f"give --trials {o.n_startup_trials + 10} or more, or fewer start-up trials"
+        )
+
     def sampler(
         self, space: SearchSpace, directions: Sequence[optuna.study.StudyDirection]
     ) -> optuna.samplers.BaseSampler:
+        import optuna
+
         o = self.options
         assert isinstance(o, TPEOptions)
         with warnings.catch_warnings():
@@ -64,4 +78,6 @@ class RandomStrategy(SamplerStrategy):
     def sampler(
         self, space: SearchSpace, directions: Sequence[optuna.study.StudyDirection]
     ) -> optuna.samplers.BaseSampler:
+        import optuna
+
         return optuna.samplers.RandomSampler(seed=self.seed)

@@ -9,7 +9,7 @@ import pytest
 from optuna.trial import TrialState
 
 from searchengine import run
-from searchengine.errors import SpecError
+from searchengine.errors import SearchEngineError, SpecError
 from searchengine.searchspace import parse_spec
 
 
@@ -49,6 +49,40 @@ def test_same_seed_same_trials(tmp_path: Path) -> None:
     c = run(spec, trials=4, out=tmp_path / "c", progress=False, seed=1)
     assert [t.params for t in a.study.trials] == [t.params for t in b.study.trials]
     assert [t.params for t in a.study.trials] != [t.params for t in c.study.trials]
+
+
+@pytest.mark.parametrize("strategy", ["random", "tpe"])
+def test_a_resumed_seeded_search_continues_instead_of_replaying(
+    tmp_path: Path, strategy: str
+) -> None:
+    spec = parse_spec(generic())
+    asks = []
+    for out in ("a", "b"):  # the same commands twice: the same trials
+        run(spec, strategy=strategy, trials=2, out=tmp_path / out, progress=False)
+        resumed = run(spec, strategy=strategy, trials=4, out=tmp_path / out, progress=False)
+        asks.append([t.params["params.x"] for t in resumed.study.trials])
+    assert len(set(asks[0])) == 4, asks[0]
+    assert asks[0] == asks[1]
+
+
+def test_the_interrupted_trial_is_not_proposed_again(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SE_TEST_COUNTER", str(tmp_path / "calls"))
+    spec = parse_spec(generic("tests.engine.functions:interrupt_on_third"))
+    assert run(spec, trials=4, strategy="random", out=tmp_path, progress=False).interrupted
+    again = run(spec, trials=4, strategy="random", out=tmp_path, progress=False)
+    xs = [t.params["params.x"] for t in again.study.trials]
+    assert len(xs) == 5 and len(set(xs)) == 5, xs
+
+
+def test_workers_on_one_study_ask_different_candidates(tmp_path: Path) -> None:
+    spec = parse_spec(generic())
+    for index, trials in ((1, 2), (2, 4), (1, 6)):  # worker 1 restarts and joins again
+        result = run(
+            spec, trials=trials, strategy="random", out=tmp_path, progress=False,
+            worker_index=index,
+        )  # fmt: skip
+    xs = [t.params["params.x"] for t in result.study.trials]
+    assert len(set(xs)) == 6, xs
 
 
 def test_failing_candidates_are_fail_trials_with_reasons(tmp_path: Path) -> None:
@@ -139,3 +173,68 @@ def test_multi_objective_result_holds_the_pareto_set(tmp_path: Path) -> None:
     assert all(
         entry["architecture"]["params"]["x"] == entry["params"]["params.x"] for entry in front
     )
+
+
+def test_another_strategy_on_a_study_is_refused_unless_asked_for(tmp_path: Path) -> None:
+    spec = parse_spec(generic())
+    run(spec, trials=2, out=tmp_path, progress=False)
+    with pytest.raises(SearchEngineError) as refused:
+        run(spec, trials=3, strategy="random", out=tmp_path, progress=False)
+    assert str(refused.value) == (
+        f"study 'g' in sqlite:///{tmp_path / 'study.db'} is searched by tpe (2 trials); "
+        "rerun with --strategy tpe to continue it, --continue-with random to continue it "
+        "with random, or --study NAME for a new study"
+    )
+    switched = run(
+        spec, trials=3, strategy="random", continue_with=True, out=tmp_path, progress=False
+    )
+    assert [t.user_attrs["strategy"] for t in switched.study.trials] == ["tpe", "tpe", "random"]
+    assert switched.summary["strategy"] == "random"
+    assert switched.summary["strategies"] == {"tpe": 2, "random": 1}
+
+
+def test_a_study_that_meets_the_budget_says_so(tmp_path: Path, caplog) -> None:
+    spec = parse_spec(generic())
+    run(spec, trials=3, out=tmp_path, progress=False)
+    with caplog.at_level("WARNING", logger="searchengine"):
+        again = run(spec, trials=2, out=tmp_path, progress=False)
+    assert len(again.study.trials) == 3
+    assert [r.getMessage() for r in caplog.records if "nothing to run" in r.getMessage()] == [
+        f"study 'g' in sqlite:///{tmp_path / 'study.db'} already has 3 finished trials, the "
+        "budget is 2: nothing to run (give --trials 4 or more to search further)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "options", "note"),
+    [
+        (
+            "evolution",
+            "{}",
+            "evolution: 3 trials never leave generation 0, the random first population of 20 "
+            "(search.options.population_size); give --trials 60 or more (three generations), "
+            "or a smaller population_size",
+        ),
+        ("evolution", "{population_size: 2}", None),
+        (
+            "tpe",
+            "{}",
+            "tpe: all 3 trials fall within its 10 random start-up trials "
+            "(search.options.n_startup_trials), so it searches exactly like random; give "
+            "--trials 20 or more, or fewer start-up trials",
+        ),
+        ("tpe", "{n_startup_trials: 2}", None),
+    ],
+)
+def test_a_budget_too_small_for_the_strategy_is_warned_of_once(
+    tmp_path: Path, strategy: str, options: str, note: str | None, caplog, monkeypatch
+) -> None:
+    from searchengine import engine
+
+    monkeypatch.setattr(engine, "_noted", set())
+    spec = parse_spec(generic(extra=f"search: {{options: {options}}}\n"))
+    with caplog.at_level("WARNING", logger="searchengine"):
+        for out in ("a", "b"):
+            run(spec, trials=3, strategy=strategy, out=tmp_path / out, progress=False)
+    notes = [r.getMessage() for r in caplog.records if r.name == "searchengine.engine"]
+    assert notes == ([note] if note else [])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 from searchengine import parse_spec, run
@@ -80,3 +81,22 @@ def test_a_one_shot_search_reports_its_supernet_epochs(tmp_path: Path) -> None:
     assert all(e["trial"] is None and 0.0 <= e["valid_auc"] <= 1.0 for e in supernet)
     retrain = [e for e in events if e["event"] == "epoch" and "phase" not in e]
     assert retrain and all(e["trial"] == 0 for e in retrain)  # then the derived model trains
+
+
+def test_without_a_terminal_one_plain_line_per_trial(tmp_path: Path, capsys) -> None:
+    spec = parse_spec(
+        "name: g\nevaluator: tests.engine.functions:quadratic\nparams: {x: {float: [-5, 5]}}\n"
+        "objectives: [{metric: value, direction: minimize}]\n"
+    )
+    result = run(spec, trials=3, strategy="random", out=tmp_path, progress=True)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("trial")]
+    assert len(lines) == 3, lines
+    best = None
+    for i, (line, trial) in enumerate(zip(lines, result.study.trials, strict=True)):
+        if best is None or trial.value < best.value:
+            best = trial
+        assert re.fullmatch(
+            rf"trial {i} COMPLETE value {trial.value:.4f} \| best value {best.value:.4f} "
+            rf"\(trial {best.number}\) \| {i + 1}/3 \| 0:00:\d\d",
+            line,
+        ), line

@@ -217,3 +217,11 @@ def test_searched_architectures_export_and_predict_alike(model: dict, tmp_path: 
     rows, labels = raw_test_rows(parse_spec(spec))
     scores = load_exported(tmp_path / "model").predict(rows)
     assert auc(labels, scores) == pytest.approx(manifest["search_test_metrics"]["auc"], abs=1e-5)
+
+
+def test_a_missing_file_to_score_is_named_without_data_path(tmp_path: Path) -> None:
+    from searchengine.exporting import read_rows
+
+    with pytest.raises(searchengine.DataError) as info:
+        read_rows(tmp_path / "none.csv", ["a"], [])
+    assert str(info.value) == f"file to score not found: {tmp_path / 'none.csv'}"

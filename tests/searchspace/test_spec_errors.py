@@ -167,3 +167,18 @@ def test_generic_spec_rules() -> None:
     )
     assert any("needs `params`" in i for i in errors_of("name: x\nevaluator: a.b:f\n"))
     assert any("only used with `evaluator`" in i for i in errors_of("name: x\nparams: {x: 1}\n"))
+
+
+def test_a_field_declared_twice_is_reported_at_its_own_line() -> None:
+    from searchengine.searchspace import SearchSpace
+
+    text = (
+        "name: t\ndata:\n  dataset: table\n  path: x.csv\n  label: y\n  fields:\n"
+        "    - {name: a, type: categorical}\n    - {name: b, type: numerical}\n"
+        "    - {name: a, type: categorical}\n"
+    )
+    with pytest.raises(SpecError) as info:
+        SearchSpace.from_spec(parse_spec(text, file="s.yaml"))
+    assert str(info.value) == (
+        "s.yaml:9: data.fields[2]: field 'a' is declared twice; declare each field once"
+    )

@@ -96,7 +96,7 @@ def test_a_rerun_does_not_search_again(
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("searched again")
 
-    monkeypatch.setattr("searchengine.strategies.esapn.search_sizes", fail)
+    monkeypatch.setattr("searchengine.strategies._esapn.search_sizes", fail)  # imported on use
     again = run(parse_spec(SPEC), out=searched.out_dir, progress=False)
     assert len(again.study.trials) == 1
 
