@@ -15,8 +15,6 @@ def check_data(spec: Spec) -> None:
     """
     if spec.evaluator is not None:  # a generic search reads no data of ours
         return
-    from searchengine.data import DATASETS, declared_fields
+    from searchengine.data import check_data
 
-    data = spec.data_or_default()
-    declared_fields(data)
-    DATASETS.get(data.dataset)(data).files()
+    check_data(spec.data_or_default())

@@ -15,7 +15,13 @@ from searchengine.data import _adult, _clicklogs, _movielens, _synthetic, _table
 from searchengine.data._cache import read_encoders, write_encoders
 from searchengine.data._dataset import DATASETS, Dataset
 from searchengine.data._encoders import FittedEncoders
-from searchengine.data._load import declared_fields, fit_encoders, load_data, schema_of
+from searchengine.data._load import (
+    check_data,
+    declared_fields,
+    fit_encoders,
+    load_data,
+    schema_of,
+)
 from searchengine.data.schema import OOV_ID, DataSchema, EncodedData, FieldInfo
 
 __all__ = [
@@ -23,6 +29,7 @@ __all__ = [
     "OOV_ID",
     "DataSchema",
     "Dataset",
+    "check_data",
     "EncodedData",
     "FieldInfo",
     "FittedEncoders",

@@ -104,6 +104,15 @@ class Criteo(_ClickLog):
         frame["label"] = binary_label(frame["label"], str(path), "label")
         return frame
 
+    def check(self) -> None:
+        path = self.files()[0]
+        width = len(text_header(path, "\t"))
+        if width != 40:
+            raise DataError(
+                f"{path}, line 1: expected 40 tab-separated columns (label, I1-I13, C1-C26), "
+                f"found {width}"
+            )
+
     def batches(self) -> Iterator[Batch]:
         path = self.files()[0]
         names = ["label", *CRITEO_NUMERICAL, *CRITEO_CATEGORICAL]
@@ -168,6 +177,10 @@ class Avazu(_ClickLog):
     @property
     def label_column(self) -> str:
         return "click"
+
+    def check(self) -> None:
+        path = self.files()[0]
+        check_columns(text_header(path, ","), ["click", "hour", *AVAZU_CATEGORICAL], str(path))
 
     def batches(self) -> Iterator[Batch]:
         path = self.files()[0]

@@ -103,6 +103,14 @@ class Dataset(abc.ABC):
         """
         raise NotImplementedError(f"dataset {self.spec.dataset!r} does not stream")
 
+    def check(self) -> None:
+        """Check the data's files and columns, reading a header at most (``validate``).
+
+        Raises:
+            DataError: a missing file or column, naming the path.
+        """
+        self.files()
+
     @property
     def label_column(self) -> str:
         """The label's column in the file, for error messages."""

@@ -23,7 +23,7 @@ from searchengine.data.schema import DataSchema, EncodedData, FieldInfo, train_q
 from searchengine.errors import DataError
 from searchengine.searchspace.spec import DataSpec
 
-__all__ = ["declared_fields", "fit_encoders", "load_data", "schema_of"]
+__all__ = ["check_data", "declared_fields", "fit_encoders", "load_data", "schema_of"]
 
 _log = logging.getLogger(__name__)
 _FORBIDDEN = ",[]"
@@ -50,6 +50,19 @@ def declared_fields(spec: DataSpec) -> list[FieldSpec]:
             ``label`` of ``table``, or a field name that cannot be used.
     """
     return _checked_fields(_make_dataset(spec))
+
+
+def check_data(spec: DataSpec) -> None:
+    """Check a spec's data without reading its rows: the fields, the files, and for files
+    with a header (or a fixed width) their columns.
+
+    Raises:
+        UnknownNameError: for an unknown dataset name.
+        DataError: a missing file or column, naming the path.
+    """
+    dataset = _make_dataset(spec)
+    _checked_fields(dataset)
+    dataset.check()
 
 
 def load_data(spec: DataSpec, cache_dir: str | os.PathLike[str] | None = None) -> EncodedData:

@@ -67,6 +67,21 @@ class Table(Dataset):
     def label_column(self) -> str:
         return str(self.spec.label)
 
+    def check(self) -> None:
+        path = self.files()[0]
+        fields = self.declared_fields()
+        columns = list(
+            dict.fromkeys([*(f.name for f in fields), str(self.spec.label), *self._by()])
+        )
+        if file_format(path) == "parquet":
+            try:
+                names = pq.ParquetFile(path).schema_arrow.names
+            except (pa.ArrowException, OSError) as exc:
+                raise DataError(f"{path}: cannot read the Parquet file: {exc}") from None
+        else:
+            names = text_header(path, _SEPARATORS[file_format(path)])
+        check_columns(names, columns, str(path))
+
     def batches(self) -> Iterator[Batch]:
         path = self.files()[0]
         fields = self.declared_fields()

@@ -320,3 +320,28 @@ def test_export_stores_a_large_vocabulary_compactly(tmp_path: Path) -> None:
     np.testing.assert_array_equal(counts["u"], data.schema.field("u").counts)
     cat, _, _ = encoders.encode(values.head(10), "new rows", align=True)
     np.testing.assert_array_equal(cat[:, 0], data.cat[:10, 0])
+
+
+def test_validate_checks_columns_without_reading_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text("user,price,clicked\na,1.0,0\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"name: v\ndata: {{dataset: table, path: {table}, label: clicked, fields: "
+        "[{name: user}, {name: cost, type: numerical}]}\n"
+    )
+
+    def fail(self: object) -> None:
+        raise AssertionError("validate read the rows")
+
+    monkeypatch.setattr(DATASETS.get("table"), "batches", fail)
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert f"{table}: no column 'cost'" in err
+    criteo = write_click_log(tmp_path / "day_0", 5)
+    criteo.write_text("\n".join(line[:40] for line in criteo.read_text().splitlines()))
+    spec.write_text(f"name: v\ndata: {{dataset: criteo, path: {criteo}}}\n")
+    assert main(["validate", str(spec)]) == 2
+    assert "line 1: expected 40 tab-separated columns" in capsys.readouterr().err
