@@ -107,8 +107,15 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     from searchengine.exporting import load_exported, score_file
 
     model = load_exported(args.export_dir)
-    rows = score_file(model, args.data, args.out, id_column=args.id_column)
+    unseen: dict[str, int] = {}
+    rows = score_file(model, args.data, args.out, id_column=args.id_column, unseen=unseen)
     console.print(f"scored {rows} row(s): {args.out}")
+    if unseen:
+        listing = ", ".join(f"{name} {count}" for name, count in unseen.items())
+        console.print(
+            f"ids unseen in training (scored with the out-of-vocabulary id), rows per field: "
+            f"{listing}"
+        )
     return 0
 
 

@@ -106,6 +106,23 @@ class ExportedModel:
         )
         return predict(self.model, tensors, torch.arange(len(frame)))
 
+    def unseen_ids(self, frame: pd.DataFrame) -> dict[str, int]:
+        """For each categorical field, the rows whose value is present but has no id of
+        its own in training (unseen or rare there): they are scored with the
+        out-of-vocabulary id. Fields without such rows are left out."""
+        from searchengine.data._encoders import CategoricalEncoder
+
+        out: dict[str, int] = {}
+        for encoder in self.encoders.encoders:
+            if not isinstance(encoder, CategoricalEncoder):
+                continue
+            values = frame[encoder.field.name]
+            ids = encoder.transform(encoder.align(values))
+            count = int(((ids == 0) & values.notna().to_numpy()).sum())
+            if count:
+                out[encoder.field.name] = count
+        return out
+
 
 def require_columns(columns: list[str], fields: list[str], source: str) -> None:
     """Raise for the first field that ``columns`` lacks.

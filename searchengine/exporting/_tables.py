@@ -49,9 +49,17 @@ def read_rows(path: str | Path, columns: list[str], text: list[str]) -> pd.DataF
 
 
 def score_file(
-    model: ExportedModel, data: str | Path, out: str | Path, *, id_column: str | None = None
+    model: ExportedModel,
+    data: str | Path,
+    out: str | Path,
+    *,
+    id_column: str | None = None,
+    unseen: dict[str, int] | None = None,
 ) -> int:
     """Score every row of ``data`` and write ``out`` (CSV: ``[id_column,] score``).
+
+    Args:
+        unseen: filled with :meth:`ExportedModel.unseen_ids` of the rows, when given.
 
     Returns:
         The number of rows scored.
@@ -64,6 +72,8 @@ def score_file(
     categorical = [f.name for f in model.schema.categorical]
     frame = read_rows(data, columns, text=categorical)
     scores = model.predict(frame, source=str(data))
+    if unseen is not None:
+        unseen.update(model.unseen_ids(frame))
     table = pd.DataFrame({"score": scores.astype(np.float64)})
     if id_column:
         table.insert(0, id_column, frame[id_column].to_numpy())

@@ -95,6 +95,26 @@ def test_manifest_records_metrics_versions_and_checksums(exported: Exported) -> 
     assert len(kinds["fnlwgt"]["params"]) == 2  # log1p, then standardize
 
 
+def test_predict_counts_the_rows_with_unseen_ids(
+    exported: Exported, tmp_path: Path, capsys
+) -> None:
+    model = load_exported(exported.folder)
+    rows, _ = raw_test_rows(open_run(exported.run_dir).spec)
+    rows = rows.head(20).assign(workclass="never-seen-before")
+    rows.loc[rows.index[:3], "education"] = "???"
+    rows.loc[rows.index[3], "education"] = None  # missing: not an unseen id
+    unseen = model.unseen_ids(rows)
+    assert (unseen["workclass"], unseen["education"]) == (20, 3)
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "s.csv"
+    assert main(["predict", str(exported.folder), str(tmp_path / "new.csv"), "-o", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert (
+        "ids unseen in training (scored with the out-of-vocabulary id), rows per field: "
+        "workclass 20, education 3" in printed
+    )
+
+
 def test_unseen_ids_take_the_out_of_vocabulary_path(exported: Exported) -> None:
     model = load_exported(exported.folder)
     rows, _ = raw_test_rows(open_run(exported.run_dir).spec)
