@@ -106,7 +106,7 @@ class Criteo(_ClickLog):
 
     def check(self) -> None:
         path = self.files()[0]
-        width = len(text_header(path, "\t"))
+        width = len(text_header(path, "\t", "rows of label, I1-I13, C1-C26"))
         if width != 40:
             raise DataError(
                 f"{path}, line 1: expected 40 tab-separated columns (label, I1-I13, C1-C26), "

@@ -74,8 +74,9 @@ def _open_text(path: Path) -> pa.NativeFile:
         raise DataError(f"{path}: cannot open the file: {exc}") from None
 
 
-def text_header(path: Path, sep: str) -> list[str]:
-    """The column names in the first line of a delimited text file.
+def text_header(path: Path, sep: str, what: str = "a header line") -> list[str]:
+    """The column names in the first line of a delimited text file (``what`` it should
+    be, for the error of an empty file).
 
     Raises:
         DataError: an empty file, or a first line that cannot be parsed.
@@ -83,7 +84,7 @@ def text_header(path: Path, sep: str) -> list[str]:
     with _open_text(path) as stream:
         line = _first_line(stream)
     if not line.strip():
-        raise DataError(f"{path}: the file is empty; expected a header line")
+        raise DataError(f"{path}: the file is empty; expected {what}")
     try:
         table = pacsv.read_csv(
             io.BytesIO(line),

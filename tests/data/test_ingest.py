@@ -284,7 +284,9 @@ def test_bad_click_log_lines_are_named(
     err = _cli_error(tmp_path, truncated, capsys)
     assert f"{path}, line 7: expected 40 tab-separated columns" in err
 
-    assert f"{path}: the file has no data rows" in _cli_error(tmp_path, "", capsys)
+    assert f"{path}: the file is empty; expected rows of label" in _cli_error(tmp_path, "", capsys)
+    with pytest.raises(DataError, match="day_0: the file has no data rows"):
+        load_data(DataSpec(dataset="criteo", path=str(path)))  # what the ingest itself says
 
 
 def test_a_truncated_last_line_from_the_api(tmp_path: Path) -> None:
