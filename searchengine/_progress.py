@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
+from searchengine._format import number
 from searchengine._results import best_trials
 from searchengine.searchspace import Spec
 
@@ -261,7 +262,7 @@ def _plain(value: Any) -> Any:
 
 
 def _number(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4f}"
+    return number(value)
 
 
 def _clock(seconds: float) -> str:

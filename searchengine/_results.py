@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from searchengine._format import number
 from searchengine.errors import SearchEngineError
 from searchengine.searchspace import SearchSpace, Spec
 from searchengine.searchspace.architecture import SCHEMA_COMMENT
@@ -213,9 +213,7 @@ def best_yaml(arch: Any) -> str:
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4f}"
+        return number(value)
     return "" if value is None else str(value)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
+from searchengine._format import number
 from searchengine.engine import SECONDS_ATTR
 from searchengine.report._context import ReportContext
 from searchengine.report._pareto import pareto_mask
@@ -34,9 +35,7 @@ def _e(value: Any) -> str:
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        if not np.isfinite(value):
-            return str(value)
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+        return number(value, significant=True)
     if isinstance(value, dict | list):
         return json.dumps(value, default=str)[:200]
     return "" if value is None else str(value)

@@ -73,8 +73,20 @@ class Architecture:
         return {f"params.{k}": v for k, v in (self.spec.params or {}).items()}
 
     def to_dict(self) -> dict[str, Any]:
-        """The concrete spec as plain data (defaults left out)."""
-        return self.spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        """The concrete spec as plain data: defaults left out, except the backbone, which
+        a reader should not have to know the default of."""
+        data = self.spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        if self.spec.is_generic:
+            return data
+        backbone = self.spec.model_or_default().model_dump(mode="json")["backbone"]
+        model = {"backbone": backbone, **data.get("model", {})}
+        out: dict[str, Any] = {}
+        for key, value in data.items():  # the model in its place, after the data
+            out[key] = value
+            if key == "data":
+                out["model"] = model
+        out.setdefault("model", model)
+        return out
 
     def to_yaml(self) -> str:
         """The concrete spec as YAML that ``searchengine run`` accepts."""
