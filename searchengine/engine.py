@@ -13,6 +13,9 @@ reason in the trial's user attributes. The study stays consistent whatever happe
   racing) is closed as ``surplus`` before any work is done.
 * On RDB storages each running trial sends heartbeats; a trial whose worker died is failed
   after the grace period and re-queued once, and the failed copy does not count.
+* A purely discrete space (int and categorical decisions) with no more candidates than
+  the budget ends the run, with a warning, once every candidate has a COMPLETE trial:
+  more trials could only repeat them.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from searchengine.errors import SearchEngineError, SpecError
 from searchengine.evaluation import CandidateError, make_evaluator, metric_direction
 from searchengine.evaluation.evaluator import BaseEvaluator, Result
 from searchengine.searchspace import Architecture, SearchSpace, Spec
+from searchengine.searchspace._enumerate import Candidate, candidate_of, candidates
 from searchengine.searchspace.spec import SearchSettings, safe_name
 from searchengine.strategies import RandomStrategy, SamplerStrategy, Strategy, resolve_strategy
 
@@ -51,6 +55,8 @@ SPACE_ATTR, SPEC_ATTR = "searchengine:space", "searchengine:spec"
 SECONDS_ATTR = "searchengine:seconds"
 ONESHOT_ATTR = "searchengine:oneshot"
 Callback = Callable[[optuna.Study, FrozenTrial], None]
+# the most candidates of a discrete space enumerated to tell when it is exhausted
+_ENUMERATED = 100_000
 
 
 @dataclass
@@ -111,6 +117,8 @@ class Session:
         self.started = time.monotonic()
         self.objectives = [o.metric for o in spec.objectives]
         self._held: optuna.Trial | None = None
+        self._candidates: set[Candidate] | None = None
+        self._enumerated = False
 
     @property
     def single_objective(self) -> bool:
@@ -128,10 +136,32 @@ class Session:
     def exhausted(self) -> bool:
         return self.budget_left() <= 0 or self.time_left() <= 0
 
+    def space_exhausted(self) -> bool:
+        """Whether every candidate of a purely discrete space has a COMPLETE trial.
+
+        The candidates are enumerated once, and only up to the trial budget: a space
+        with more candidates than the budget cannot run out first.
+        """
+        if not self._enumerated:
+            self._candidates = candidates(self.space, min(self.trials, _ENUMERATED))
+            self._enumerated = True
+        if self._candidates is None:
+            return False
+        trials = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        return self._candidates <= {candidate_of(t.params.items()) for t in trials}
+
     def next_trial(self) -> optuna.Trial | None:
-        """Ask the study for a trial, or None when the budget or the time is spent."""
+        """Ask the study for a trial, or None when the budget or the time is spent, or
+        every candidate of a discrete space has been evaluated (said in the log)."""
         _fail_stale_trials(self.study)
         if self.exhausted():
+            return None
+        if self.space_exhausted():
+            _log.warning(
+                "search space exhausted: all %d candidates have a complete trial; stopping "
+                "with %d of the %d trials of the budget used (more would only repeat them)",
+                len(self._candidates or ()), budget_used(self.study), self.trials,
+            )  # fmt: skip
             return None
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
