@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -312,3 +313,48 @@ def test_local_workers_share_the_cores_out(tmp_path: Path, monkeypatch) -> None:
     trials = complete_in(journal)
     assert len(trials) == 4
     assert {t.user_attrs["metrics"]["threads"] for t in trials} == {float(expected)}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_a_sigkilled_workers_trial_is_retried_before_the_others_stop(
+    tmp_path: Path, kind: str
+) -> None:
+    """Two workers, 6 trials; one is SIGKILLed inside a trial. The other retries that trial
+    (its process is gone from this host: no need to wait for a heartbeat's grace period,
+    60 s here) and both the study and a rerun end with 6 COMPLETE and nothing RUNNING."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec_file(tmp_path, trials=6).read_text().replace("grace: 3", "grace: 60"))
+    storage = {
+        "sqlite": f"sqlite:///{tmp_path / 'study.db'}",
+        "journal": f"journal:{tmp_path / 'study.log'}",
+    }[kind]
+    victim = worker(spec, storage, 0, sleep=3.0)
+    wait_for(lambda: any(t.state == TrialState.RUNNING for t in trials_in(storage)))
+    survivor = worker(spec, storage, 1, sleep=0.3)
+    time.sleep(1.0)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    out, err = survivor.communicate(timeout=120)
+    assert survivor.returncode == 0, err
+    trials = trials_in(storage)
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 6
+    assert all(t.state != TrialState.RUNNING for t in trials)
+    failed = [t for t in trials if t.state == TrialState.FAIL and not t.user_attrs.get("surplus")]
+    assert len(failed) == 1 and failed[0].system_attrs["searchengine:worker"]["pid"] == victim.pid
+    from searchengine import run
+    from searchengine.searchspace import load_spec
+
+    rerun = run(load_spec(spec), storage=storage, out=tmp_path / "rerun", progress=False)
+    assert len(rerun.study.trials) == len(trials)  # nothing left to do
+
+
+def trials_in(storage: str) -> list[optuna.trial.FrozenTrial]:
+    if storage.startswith("journal:"):
+        path = storage.removeprefix("journal:")
+        if not Path(path).exists():
+            return []
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
+    try:
+        return optuna.load_study(study_name="dist", storage=storage).get_trials(deepcopy=False)
+    except Exception:  # not created yet
+        return []
