@@ -131,6 +131,30 @@ def test_database_outage_is_survived(tmp_path: Path, pg_server, pg_url: str) -> 
     assert all(by_number[n].params == p for n, p in before.items())
 
 
+def test_a_ten_second_outage_under_two_workers_loses_and_doubles_nothing(
+    tmp_path: Path, pg_server, pg_url: str
+) -> None:
+    """The server stops for 10 s, past the heartbeats' grace period (3 s): when it is
+    back, a worker may find the other's running trial stale and retry it; the late
+    result of that trial is then dropped, never counted beside its retry."""
+    spec = spec_file(tmp_path, trials=10)
+    procs = [worker(spec, pg_url, k, sleep=0.5) for k in range(2)]
+    wait_for(lambda: len(complete(pg_url)) >= 2)
+    before = {t.number: t.params for t in complete(pg_url)}
+    pg_server.stop()
+    time.sleep(10)
+    pg_server.start()
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    trials = load(pg_url).get_trials()
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(done) == 10
+    assert len({tuple(sorted(t.params.items())) for t in done}) == 10  # none counted twice
+    assert all(t.state != TrialState.RUNNING for t in trials)
+    by_number = {t.number: t for t in trials}
+    assert all(by_number[n].params == p for n, p in before.items())  # none lost
+
+
 def test_ctrl_c_stops_all_local_workers_and_rerun_completes(tmp_path: Path) -> None:
     spec = spec_file(tmp_path, trials=12)
     out = tmp_path / "run"
@@ -269,6 +293,7 @@ def test_a_database_lost_for_good_ends_the_run_clearly(
     assert proc.returncode == 2, err
     assert "Traceback" not in err
     assert "database unreachable" in err and "rerun the same command to resume" in err
+    assert f"lost the database {pg_url}" in err  # names the storage
     trials = load(pg_url).get_trials()
     assert sum(t.state == TrialState.COMPLETE for t in trials) >= 2  # kept
 

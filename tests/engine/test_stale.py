@@ -145,3 +145,25 @@ def test_an_interrupt_while_telling_leaves_nothing_running(tmp_path: Path, monke
     assert result.interrupted
     assert states(result) == [TrialState.COMPLETE, TrialState.FAIL]
     assert result.study.trials[1].user_attrs["interrupted"] is True
+
+
+def test_a_signal_is_held_while_the_journal_lock_is(tmp_path: Path) -> None:
+    """Optuna's journal lock, interrupted while it waits, breaks another process's lock:
+    SIGINT is raised only once the lock is released."""
+    import os
+    import signal
+
+    from searchengine._storage import open_storage
+
+    storage = open_storage(f"journal:{tmp_path / 'study.log'}")
+    lock = storage._backend._lock
+    lock.acquire()
+    os.kill(os.getpid(), signal.SIGINT)
+    released = False
+    with pytest.raises(KeyboardInterrupt):
+        try:
+            lock.release()
+        finally:
+            released = not (tmp_path / "study.log.lock").exists()
+    assert released
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
