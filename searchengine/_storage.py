@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -23,7 +25,8 @@ from typing import Any, TypeVar
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
+from optuna.storages.journal._file import BaseJournalFileLock
 
 from searchengine.errors import SearchEngineError
 
@@ -66,7 +69,8 @@ def open_storage(url: str, options: StorageOptions | None = None) -> BaseStorage
     if is_journal(url):
         path = Path(url.removeprefix("journal:"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
+        lock = _SignalDeferringLock(JournalFileSymlinkLock(str(path)))
+        return JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
     if "://" not in url:
         raise SearchEngineError(
             f"storage {url!r}: expected an RDB URL (sqlite:///file.db, postgresql://...) "
@@ -124,6 +128,54 @@ def _create_rdb(url: str, kwargs: dict[str, Any]) -> RetryingRDBStorage:
     raise AssertionError("unreachable")
 
 
+class _SignalDeferringLock(BaseJournalFileLock):
+    """The journal file's lock, with SIGINT and SIGTERM held back while it is held.
+
+    A KeyboardInterrupt raised inside Optuna's lock while it waits for another process
+    releases that process's lock file (breaking the other's write), or raises
+    RuntimeError("did not possess lock") instead of the interrupt: a worker then failed
+    its trial with that reason and went on, or crashed leaving it RUNNING (seen about one
+    Ctrl-C in ten with two workers). Here a signal that arrives from acquiring to
+    releasing is delivered just after the release. Only the main thread can hold signals
+    back; other threads lock as before.
+    """
+
+    _HELD = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, lock: BaseJournalFileLock) -> None:
+        self._lock = lock
+        self._saved: dict[int, Any] = {}
+        self._pending: list[int] = []
+
+    def acquire(self) -> bool:
+        if threading.current_thread() is threading.main_thread():
+            self._pending = []
+            for signum in self._HELD:
+                self._saved[signum] = signal.signal(signum, self._hold)
+        try:
+            return self._lock.acquire()
+        except BaseException:  # not held: nobody will call release
+            self._deliver()
+            raise
+
+    def release(self) -> None:
+        try:
+            self._lock.release()
+        finally:
+            self._deliver()
+
+    def _deliver(self) -> None:
+        saved, self._saved = self._saved, {}
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+        pending, self._pending = self._pending, []
+        for signum in pending:
+            signal.raise_signal(signum)
+
+    def _hold(self, signum: int, frame: Any) -> None:
+        self._pending.append(signum)
+
+
 def _tune_sqlite(storage: RDBStorage) -> None:
     """Write-ahead logging, and fsync at checkpoints rather than at every commit.
 
@@ -163,6 +215,16 @@ def _is_connection_error(exc: BaseException) -> bool:
     return False
 
 
+def _shown(url: str) -> str:
+    """A storage URL as messages show it: without its password."""
+    import sqlalchemy.engine
+
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not parseable: show nothing of it rather than a secret
+        return "(storage)"
+
+
 def _retrying(method: F) -> F:
     @functools.wraps(method)
     def wrapper(self: RetryingRDBStorage, *args: Any, **kwargs: Any) -> Any:
@@ -176,9 +238,9 @@ def _retrying(method: F) -> F:
                     raise
                 if time.monotonic() + delay > deadline:
                     raise DatabaseLostError(
-                        f"lost the database ({type(exc).__name__}) and it did not come back "
-                        f"within {self.retry_seconds:g} s; the study is intact up to the last "
-                        "finished trial: rerun the same command to resume"
+                        f"lost the database {_shown(self.url)} ({type(exc).__name__}) and it "
+                        f"did not come back within {self.retry_seconds:g} s; the study is "
+                        "intact up to the last finished trial: rerun the same command to resume"
                     ) from None
                 _log.warning(
                     "database unreachable (%s); retrying in %.1f s", type(exc).__name__, delay

@@ -62,6 +62,7 @@ def run_workers(
     progress: bool,
     log_json: TextIO | None = None,
     switch: bool = False,
+    stale_after: float | None = None,
 ) -> object:
     """Run ``spec.search.workers`` worker processes on one study; see the module docstring."""
     from searchengine.engine import finish, open_study, prepare_data
@@ -99,6 +100,7 @@ def run_workers(
         str(spec_file),
         "--no-results",
         "-q",
+        *(["--stale-after", f"{stale_after:g}"] if stale_after is not None else []),
     ]
     env = _thread_env(workers, threads_fixed=_threads_fixed(spec))
     procs = [

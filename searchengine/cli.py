@@ -76,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="local worker processes sharing the study (default storage: a journal file)",
     )
+    run.add_argument(
+        "--stale-after",
+        type=float,
+        metavar="SECONDS",
+        help="fail and retry a RUNNING trial that has run this long and that nothing else "
+        "can tell stale (another host's, on a journal file)",
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _cli_outputs.add_log_json(run)
 
@@ -100,6 +107,13 @@ def _parser() -> argparse.ArgumentParser:
         "--no-results",
         action="store_true",
         help="do not write result.json (the coordinating run does)",
+    )
+    worker.add_argument(
+        "--stale-after",
+        type=float,
+        metavar="SECONDS",
+        help="fail and retry a RUNNING trial that has run this long and that nothing else "
+        "can tell stale (another host's, on a journal file)",
     )
     worker.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _cli_outputs.add_log_json(worker)
@@ -155,6 +169,7 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
     _positive("trials", args.trials)
     _positive("timeout", args.timeout)
     _positive("workers", args.workers)
+    _positive("stale-after", args.stale_after)
     if args.continue_with and args.strategy and args.continue_with != args.strategy:
         raise SearchEngineError(
             f"--strategy {args.strategy} and --continue-with {args.continue_with}: give one"
@@ -174,6 +189,7 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
             out=args.out,
             progress=not args.quiet and args.log_json != "-",
             log_json=log_json,
+            stale_after=args.stale_after,
         )
     _results.print_summary(result.summary, result.out_dir, console)
     if result.interrupted:
@@ -191,6 +207,7 @@ def _cmd_worker(args: argparse.Namespace, console: Console) -> int:
 
     _positive("trials", args.trials)
     _positive("timeout", args.timeout)
+    _positive("stale-after", args.stale_after)
     spec = load_spec(args.spec, args.overrides)
     if not (args.storage or spec.search.storage):
         raise SearchEngineError(
@@ -212,6 +229,7 @@ def _cmd_worker(args: argparse.Namespace, console: Console) -> int:
             progress=not args.quiet and args.log_json != "-",
             write_results=not args.no_results,
             log_json=log_json,
+            stale_after=args.stale_after,
         )
     if result.summary:
         _results.print_summary(result.summary, result.out_dir, console)

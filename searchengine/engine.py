@@ -13,6 +13,9 @@ reason in the trial's user attributes. The study stays consistent whatever happe
   racing) is closed as ``surplus`` before any work is done.
 * On RDB storages each running trial sends heartbeats; a trial whose worker died is failed
   after the grace period and re-queued once, and the failed copy does not count.
+* A purely discrete space (int and categorical decisions) with no more candidates than
+  the budget ends the run, with a warning, once every candidate has a COMPLETE trial:
+  more trials could only repeat them.
 """
 
 from __future__ import annotations
@@ -30,17 +33,20 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
 from searchengine import _results
 from searchengine._preflight import check_data
 from searchengine._progress import Progress
+from searchengine._stale import can_resolve, fail_gone_trials, mark_worker, own_running
 from searchengine._storage import StorageOptions, default_storage_url, open_storage
 from searchengine.errors import SearchEngineError, SpecError
 from searchengine.evaluation import CandidateError, make_evaluator, metric_direction
 from searchengine.evaluation.evaluator import BaseEvaluator, Result
 from searchengine.searchspace import Architecture, SearchSpace, Spec
+from searchengine.searchspace._enumerate import Candidate, candidate_of, candidates
 from searchengine.searchspace.loader import spec_source
 from searchengine.searchspace.spec import SearchSettings, safe_name
 from searchengine.strategies import (
@@ -63,6 +69,8 @@ STRATEGY_ATTR = "searchengine:strategy"
 #: Trial user attribute: the strategy that proposed the trial.
 TRIAL_STRATEGY_ATTR = "strategy"
 Callback = Callable[[optuna.Study, FrozenTrial], None]
+# the most candidates of a discrete space enumerated to tell when it is exhausted
+_ENUMERATED = 100_000
 
 
 @dataclass
@@ -116,13 +124,18 @@ class Session:
         trials: int,
         timeout: float | None,
         callbacks: Sequence[Callback] = (),
+        stale_after: float | None = None,
+        poll: float = 1.0,
     ) -> None:
         self.spec, self.space, self.study, self.evaluator = spec, space, study, evaluator
         self.trials, self.timeout = trials, timeout
+        self.stale_after, self.poll = stale_after, poll
         self.callbacks = list(callbacks)
         self.started = time.monotonic()
         self.objectives = [o.metric for o in spec.objectives]
         self._held: optuna.Trial | None = None
+        self._candidates: set[Candidate] | None = None
+        self._enumerated = False
 
     @property
     def single_objective(self) -> bool:
@@ -140,16 +153,76 @@ class Session:
     def exhausted(self) -> bool:
         return self.budget_left() <= 0 or self.time_left() <= 0
 
+    def space_exhausted(self) -> bool:
+        """Whether every candidate of a purely discrete space has a COMPLETE trial.
+
+        The candidates are enumerated once, and only up to the trial budget: a space
+        with more candidates than the budget cannot run out first.
+        """
+        if not self._enumerated:
+            self._candidates = candidates(self.space, min(self.trials, _ENUMERATED))
+            self._enumerated = True
+        if self._candidates is None:
+            return False
+        trials = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        return self._candidates <= {candidate_of(t.params.items()) for t in trials}
+
     def next_trial(self) -> optuna.Trial | None:
-        """Ask the study for a trial, or None when the budget or the time is spent."""
-        _fail_stale_trials(self.study)
-        if self.exhausted():
-            return None
+        """Ask the study for a trial, or None when the budget is spent by finished trials,
+        the time is spent, or every candidate of a discrete space has been evaluated
+        (said in the log).
+
+        A budget spent only by counting RUNNING trials is not spent yet: this waits for
+        them to finish, or to be failed as stale (their worker gone, see
+        :mod:`searchengine._stale`) and re-queued, then runs the re-queued copies. It does
+        not wait for a trial that nothing can tell stale (another host's, on a storage
+        without heartbeats and no ``stale_after``): that one keeps its budget slot.
+        """
+        announced = False
+        while True:
+            _fail_stale_trials(self.study)
+            fail_gone_trials(self.study, self.stale_after)
+            if self.time_left() <= 0:
+                return None
+            trials = self.study.get_trials(deepcopy=False)
+            if any(t.state == TrialState.WAITING for t in trials):
+                return self._ask()  # a retry, or a trial enqueued by hand: claimed already
+            if _claimed(trials) < self.trials:
+                if self.space_exhausted():
+                    _log.warning(
+                        "search space exhausted: all %d candidates have a complete trial; "
+                        "stopping with %d of the %d trials of the budget used (more would "
+                        "only repeat them)",
+                        len(self._candidates or ()), budget_used(self.study), self.trials,
+                    )  # fmt: skip
+                    return None
+                return self._ask()
+            running = [t for t in trials if t.state == TrialState.RUNNING]
+            pending = [t.number for t in running if can_resolve(self.study, t, self.stale_after)]
+            if not pending:
+                _warn_unresolved([t.number for t in running])
+                return None
+            if not announced:
+                announced = True
+                _log.info(
+                    "the budget is spent counting running trial(s) %s; waiting for them to "
+                    "finish or go stale",
+                    ", ".join(map(str, pending)),
+                )
+            time.sleep(min(self.poll * (1.0 + 0.5 * random.random()), max(self.time_left(), 0)))
+
+    def _ask(self) -> optuna.Trial | None:
+        """A trial (a queued one first), or None when other workers took the last slot."""
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
             trial = self.study.ask()
-        trial.set_user_attr(TRIAL_STRATEGY_ATTR, self.spec.search.strategy)
-        trials = self.study.get_trials(deepcopy=False)
+        try:
+            trial.set_user_attr(TRIAL_STRATEGY_ATTR, self.spec.search.strategy)
+            mark_worker(self.study, trial._trial_id, trial.number)
+            trials = self.study.get_trials(deepcopy=False)
+        except KeyboardInterrupt:  # not evaluated yet: closed as any interrupted trial
+            self._fail_quietly(trial, interrupted=True, fail_reason="interrupted")
+            raise
         if _claimed(trials, below=trial.number) >= self.trials:
             trial.set_user_attr("surplus", True)
             trial.set_user_attr("fail_reason", "surplus: other workers used the budget first")
@@ -258,38 +331,73 @@ class Session:
         )
         storage = self.study._storage
         trial_id = storage.create_new_trial(self.study._study_id, template_trial=template)
-        return self.evaluate_trial(optuna.Trial(self.study, trial_id), lambda: arch)
+        trial = optuna.Trial(self.study, trial_id)
+        mark_worker(self.study, trial_id, trial.number)
+        return self.evaluate_trial(trial, lambda: arch)
 
     def evaluate_trial(
         self, trial: optuna.Trial, make_arch: Callable[[], Architecture]
     ) -> FrozenTrial:
-        """Evaluate one asked trial and tell the study; never raises for a bad candidate."""
+        """Evaluate one asked trial and tell the study; never raises for a bad candidate.
+
+        A trial that another worker closed meanwhile (it took this worker for a dead one,
+        see :mod:`searchengine._stale`) keeps the state it was given; its result is
+        dropped, since its retry evaluates the same candidate again.
+        """
         with _heartbeat(self.study, trial):
             try:
-                values = self._evaluate(trial, make_arch())
-            except optuna.TrialPruned as exc:
-                trial.set_user_attr("prune_reason", str(exc) or "pruned")
-                frozen = self.study.tell(trial, state=TrialState.PRUNED)
-            except KeyboardInterrupt:
-                trial.set_user_attr("interrupted", True)
-                trial.set_user_attr("fail_reason", "interrupted")
-                self.study.tell(trial, state=TrialState.FAIL)
-                raise
-            except SearchEngineError:
-                trial.set_user_attr("fail_reason", "aborted: bad input")
-                self.study.tell(trial, state=TrialState.FAIL)
-                raise
-            except Exception as exc:  # a failing candidate must not stop the study
-                reason = f"{type(exc).__name__}: {exc}"
-                if not isinstance(exc, CandidateError):
-                    _log.warning("trial %d failed: %s", trial.number, reason, exc_info=True)
-                trial.set_user_attr("fail_reason", reason[:2000])
-                frozen = self.study.tell(trial, state=TrialState.FAIL)
-            else:
-                frozen = self.study.tell(trial, values)
+                frozen = self._evaluate_and_tell(trial, make_arch)
+            except UpdateFinishedTrialError:
+                frozen = self.study._storage.get_trial(trial._trial_id)
+                _log.warning(
+                    "trial %d was closed as %s by another worker while it ran (its worker "
+                    "seemed gone); its result is dropped, its retry evaluates it again",
+                    trial.number, frozen.state.name,
+                )  # fmt: skip
         for callback in self.callbacks:
             callback(self.study, frozen)
         return frozen
+
+    def _evaluate_and_tell(
+        self, trial: optuna.Trial, make_arch: Callable[[], Architecture]
+    ) -> FrozenTrial:
+        try:
+            values = self._evaluate(trial, make_arch())
+        except optuna.TrialPruned as exc:
+            trial.set_user_attr("prune_reason", str(exc) or "pruned")
+            return self.study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
+        except KeyboardInterrupt:
+            self._fail_quietly(trial, interrupted=True, fail_reason="interrupted")
+            raise
+        except SearchEngineError:
+            self._fail_quietly(trial, fail_reason="aborted: bad input")
+            raise
+        except UpdateFinishedTrialError:
+            raise
+        except Exception as exc:  # a failing candidate must not stop the study
+            reason = f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, CandidateError):
+                _log.warning("trial %d failed: %s", trial.number, reason, exc_info=True)
+            trial.set_user_attr("fail_reason", reason[:2000])
+            return self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        return self.study.tell(trial, values, skip_if_finished=True)
+
+    def close_own_trials(self) -> None:
+        """Fail as interrupted the trials this process left RUNNING: an interrupt that
+        landed while a trial was being told, outside :meth:`evaluate_trial`'s handlers."""
+        for frozen in own_running(self.study):
+            self._fail_quietly(
+                optuna.Trial(self.study, frozen._trial_id),
+                interrupted=True,
+                fail_reason="interrupted",
+            )
+
+    def _fail_quietly(self, trial: optuna.Trial, **user_attrs: Any) -> None:
+        """Fail ``trial`` on the way out of an exception, unless it is closed already."""
+        with contextlib.suppress(UpdateFinishedTrialError):
+            for key, value in user_attrs.items():
+                trial.set_user_attr(key, value)
+            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
 
     def _evaluate(self, trial: optuna.Trial, arch: Architecture) -> list[float]:
         static = self.evaluator.static_metrics(arch)
@@ -355,6 +463,16 @@ def _holders(study: optuna.Study, besides: int | None = None) -> list[int]:
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if t.user_attrs.get(ONESHOT_ATTR) and t.number != besides
     ]
+
+
+def _warn_unresolved(numbers: Sequence[int]) -> None:
+    if numbers:
+        _log.warning(
+            "trial(s) %s still RUNNING on a storage without heartbeats, on another host: "
+            "they keep their budget slots; if their workers are gone, rerun with "
+            "--stale-after SECONDS to retry them",
+            ", ".join(map(str, numbers)),
+        )
 
 
 def _fail_stale_trials(study: optuna.Study) -> None:
@@ -523,6 +641,7 @@ def run(
     progress: bool = True,
     write_results: bool = True,
     log_json: TextIO | None = None,
+    stale_after: float | None = None,
 ) -> RunResult:
     """Run (or resume) the search a spec describes.
 
@@ -533,7 +652,9 @@ def run(
     and ``worker_index``, so a rerun or another worker on one study proposes new
     candidates while training stays seeded by ``search.seed``. ``progress``
     shows a live bar on stderr; ``log_json`` receives one JSON line per epoch and per
-    finished trial (see :mod:`searchengine._progress`).
+    finished trial (see :mod:`searchengine._progress`). ``stale_after``: seconds after
+    which a RUNNING trial that cannot be checked otherwise (another host's, on a storage
+    without heartbeats) is failed and retried (see :mod:`searchengine._stale`).
 
     Returns:
         The study, the best trial (or the Pareto set), whether the run was interrupted;
@@ -572,7 +693,13 @@ def run(
         from searchengine._workers import run_workers
 
         return run_workers(
-            spec, space, out_dir, progress=progress, log_json=log_json, switch=continue_with
+            spec,
+            space,
+            out_dir,
+            progress=progress,
+            log_json=log_json,
+            switch=continue_with,
+            stale_after=stale_after,
         )
     evaluator = evaluator or make_evaluator(
         spec, fidelity=settings.fidelity, weights_dir=out_dir / "weights"
@@ -607,6 +734,7 @@ def run(
         trials=budget,
         timeout=timeout,
         callbacks=[*callbacks, display.update, strategy_obj.after_trial],
+        stale_after=stale_after,
     )
     interrupted = False
     with display:
@@ -620,6 +748,7 @@ def run(
                     session.evaluate_trial(trial, lambda t=trial: space.sample(t))
         except KeyboardInterrupt:
             interrupted = True
+            session.close_own_trials()
             _log.warning("interrupted: the study is consistent; rerun to continue")
         finally:
             _add_seconds(study, time.monotonic() - session.started)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,6 +129,30 @@ def test_database_outage_is_survived(tmp_path: Path, pg_server, pg_url: str) -> 
     assert all(t.state != TrialState.RUNNING for t in trials)
     by_number = {t.number: t for t in trials}
     assert all(by_number[n].params == p for n, p in before.items())
+
+
+def test_a_ten_second_outage_under_two_workers_loses_and_doubles_nothing(
+    tmp_path: Path, pg_server, pg_url: str
+) -> None:
+    """The server stops for 10 s, past the heartbeats' grace period (3 s): when it is
+    back, a worker may find the other's running trial stale and retry it; the late
+    result of that trial is then dropped, never counted beside its retry."""
+    spec = spec_file(tmp_path, trials=10)
+    procs = [worker(spec, pg_url, k, sleep=0.5) for k in range(2)]
+    wait_for(lambda: len(complete(pg_url)) >= 2)
+    before = {t.number: t.params for t in complete(pg_url)}
+    pg_server.stop()
+    time.sleep(10)
+    pg_server.start()
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    trials = load(pg_url).get_trials()
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(done) == 10
+    assert len({tuple(sorted(t.params.items())) for t in done}) == 10  # none counted twice
+    assert all(t.state != TrialState.RUNNING for t in trials)
+    by_number = {t.number: t for t in trials}
+    assert all(by_number[n].params == p for n, p in before.items())  # none lost
 
 
 def test_ctrl_c_stops_all_local_workers_and_rerun_completes(tmp_path: Path) -> None:
@@ -268,6 +293,7 @@ def test_a_database_lost_for_good_ends_the_run_clearly(
     assert proc.returncode == 2, err
     assert "Traceback" not in err
     assert "database unreachable" in err and "rerun the same command to resume" in err
+    assert f"lost the database {pg_url}" in err  # names the storage
     trials = load(pg_url).get_trials()
     assert sum(t.state == TrialState.COMPLETE for t in trials) >= 2  # kept
 
@@ -312,3 +338,48 @@ def test_local_workers_share_the_cores_out(tmp_path: Path, monkeypatch) -> None:
     trials = complete_in(journal)
     assert len(trials) == 4
     assert {t.user_attrs["metrics"]["threads"] for t in trials} == {float(expected)}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_a_sigkilled_workers_trial_is_retried_before_the_others_stop(
+    tmp_path: Path, kind: str
+) -> None:
+    """Two workers, 6 trials; one is SIGKILLed inside a trial. The other retries that trial
+    (its process is gone from this host: no need to wait for a heartbeat's grace period,
+    60 s here) and both the study and a rerun end with 6 COMPLETE and nothing RUNNING."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec_file(tmp_path, trials=6).read_text().replace("grace: 3", "grace: 60"))
+    storage = {
+        "sqlite": f"sqlite:///{tmp_path / 'study.db'}",
+        "journal": f"journal:{tmp_path / 'study.log'}",
+    }[kind]
+    victim = worker(spec, storage, 0, sleep=3.0)
+    wait_for(lambda: any(t.state == TrialState.RUNNING for t in trials_in(storage)))
+    survivor = worker(spec, storage, 1, sleep=0.3)
+    time.sleep(1.0)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    out, err = survivor.communicate(timeout=120)
+    assert survivor.returncode == 0, err
+    trials = trials_in(storage)
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 6
+    assert all(t.state != TrialState.RUNNING for t in trials)
+    failed = [t for t in trials if t.state == TrialState.FAIL and not t.user_attrs.get("surplus")]
+    assert len(failed) == 1 and failed[0].system_attrs["searchengine:worker"]["pid"] == victim.pid
+    from searchengine import run
+    from searchengine.searchspace import load_spec
+
+    rerun = run(load_spec(spec), storage=storage, out=tmp_path / "rerun", progress=False)
+    assert len(rerun.study.trials) == len(trials)  # nothing left to do
+
+
+def trials_in(storage: str) -> list[optuna.trial.FrozenTrial]:
+    if storage.startswith("journal:"):
+        path = storage.removeprefix("journal:")
+        if not Path(path).exists():
+            return []
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
+    try:
+        return optuna.load_study(study_name="dist", storage=storage).get_trials(deepcopy=False)
+    except Exception:  # not created yet
+        return []

@@ -73,3 +73,22 @@ def threads(values: dict[str, Any], seed: int) -> dict[str, float]:
     import torch
 
     return {**quadratic(values, seed), "threads": float(torch.get_num_threads())}
+
+
+def closed_meanwhile(values: dict[str, Any], seed: int) -> dict[str, float]:
+    """The first call of a process fails its own RUNNING trial in the journal file
+    ``$SE_TEST_JOURNAL`` through another storage object, as another worker that took this
+    one for dead would; then it returns the quadratic."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+    from optuna.trial import TrialState
+
+    counter = Path(os.environ["SE_TEST_COUNTER"])
+    calls = int(counter.read_text()) + 1 if counter.exists() else 1
+    counter.write_text(str(calls))
+    if calls == 1:
+        storage = optuna.storages.JournalStorage(JournalFileBackend(os.environ["SE_TEST_JOURNAL"]))
+        study = optuna.load_study(study_name="g", storage=storage)
+        for trial in study.get_trials(states=(TrialState.RUNNING,)):
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    return quadratic(values, seed)

@@ -238,3 +238,41 @@ def test_a_budget_too_small_for_the_strategy_is_warned_of_once(
             run(spec, trials=3, strategy=strategy, out=tmp_path / out, progress=False)
     notes = [r.getMessage() for r in caplog.records if r.name == "searchengine.engine"]
     assert notes == ([note] if note else [])
+
+
+@pytest.mark.parametrize("strategy", ["random", "evolution", "rl"])
+def test_an_exhausted_discrete_space_ends_the_run(tmp_path: Path, caplog, strategy: str) -> None:
+    """x in {0, 1, 2}, c in {a, b} only where x is 1: four candidates, budget 30."""
+    spec = parse_spec(
+        generic(x="{int: [0, 2]}").replace(
+            "params: {x: {int: [0, 2]}}",
+            "params: {x: {int: [0, 2]}, c: {choice: [a, b], when: {params.x: 1}}}",
+        )
+    )
+    with caplog.at_level("WARNING", logger="searchengine.engine"):
+        result = run(spec, trials=30, strategy=strategy, out=tmp_path, progress=False)
+    done = [t for t in result.study.trials if t.state == TrialState.COMPLETE]
+    assert {tuple(sorted(t.params.items())) for t in done} == {
+        (("params.x", 0),),
+        (("params.c", "a"), ("params.x", 1)),
+        (("params.c", "b"), ("params.x", 1)),
+        (("params.x", 2),),
+    }
+    assert len(result.study.trials) < 30
+    n = len(result.study.trials)
+    assert (
+        f"search space exhausted: all 4 candidates have a complete trial; stopping with {n} of the 30 trials"
+        in caplog.text
+    )
+    again = run(spec, trials=30, strategy=strategy, out=tmp_path, progress=False)
+    assert len(again.study.trials) == n  # a rerun asks for nothing
+
+
+def test_a_space_larger_than_the_budget_is_not_enumerated(tmp_path: Path) -> None:
+    from searchengine.searchspace import SearchSpace
+    from searchengine.searchspace._enumerate import candidates
+
+    space = SearchSpace.from_spec(parse_spec(generic(x="{int: [0, 9]}")))
+    assert candidates(space, 10) == {(("params.x", v),) for v in range(10)}
+    assert candidates(space, 9) is None
+    assert candidates(SearchSpace.from_spec(parse_spec(generic())), 10**6) is None  # a float

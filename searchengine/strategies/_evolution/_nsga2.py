@@ -43,6 +43,8 @@ __all__ = ["offspring", "survivors"]
 # Objective values that cannot be ranked (inf, or none for an infeasible pruned trial) are
 # replaced by this, so crowding distances stay finite.
 _WORST = 1.0e30
+# random draws for a child that pymoo could not make, before a repeat is accepted
+_REDRAWS = 10
 
 
 def _algorithm(genes: Mapping[str, Gene], ops: Operators) -> NSGA2:
@@ -160,16 +162,33 @@ def offspring(
     The parents are told to a fresh NSGA-II as its evaluated population (which ranks them
     and computes their crowding distances); its next ask mates them. Without parents, the
     ask is NSGA-II's initial random sampling.
+
+    In a small discrete space pymoo may make fewer unique children than asked, or none
+    (its ask then returns None); the rest are random gene vectors, new ones while a few
+    draws find them, else repeats: a small space is never an error.
     """
     algorithm = _algorithm(genes, ops)
     algorithm.setup(_problem(genes, len(directions)), seed=seed)
     if parents:
         algorithm.tell(infills=_population(parents, genes, directions, algorithm.random_state))
+    asked = algorithm.ask()
     children = [
         {name: genes[name].to_json(value) for name, value in ind.X.items()}
-        for ind in algorithm.ask()
+        for ind in (asked if asked is not None else [])
     ]
+    if len(children) >= ops.population_size:
+        return children[: ops.population_size]
     rng = np.random.default_rng(seed)
-    while len(children) < ops.population_size:  # a small space ran out of unique children
-        children.append({name: gene.sample(rng) for name, gene in genes.items()})
+    seen = {_key(x) for x in children} | {_key(_genes_of(t, genes, rng)) for t in parents}
+    while len(children) < ops.population_size:
+        for _ in range(_REDRAWS):
+            child = {name: gene.sample(rng) for name, gene in genes.items()}
+            if _key(child) not in seen:
+                break
+        seen.add(_key(child))
+        children.append(child)
     return children[: ops.population_size]
+
+
+def _key(vector: Mapping[str, Any]) -> tuple:
+    return tuple(sorted(vector.items()))

@@ -145,12 +145,21 @@ class EvolutionSampler(BaseSampler):
         generation, slot = _state.claim(study, trial, self.population_size)
         parents = self._parents(study, generation, seed)
         genes = self._genes(parents)
-        batch, index = divmod(slot, self.population_size)
-        child, parent = self._batch(study, seed, generation, batch, parents, genes)[index]
-        study._storage.set_trial_system_attr(trial._trial_id, _state.GENES_KEY, child)
-        if parent is not None:
-            study._storage.set_trial_system_attr(trial._trial_id, PARENT_ATTR, parent)
-        return {name: genes[name].decode(child[name]) for name in search_space if name in genes}
+        coded = [n for n, d in search_space.items() if n in genes and genes[n].distribution == d]
+        params: dict[str, Any] = {}
+        if coded:
+            batch, index = divmod(slot, self.population_size)
+            child, parent = self._batch(study, seed, generation, batch, parents, genes)[index]
+            study._storage.set_trial_system_attr(trial._trial_id, _state.GENES_KEY, child)
+            if parent is not None:
+                study._storage.set_trial_system_attr(trial._trial_id, PARENT_ATTR, parent)
+            params = {n: genes[n].decode(child[n]) for n in coded}
+        # a space that is not the inferred one (Optuna's own suites ask for any): what has
+        # no gene is sampled as an independent parameter would be
+        for name, distribution in search_space.items():
+            if name not in params:
+                params[name] = self.sample_independent(study, trial, name, distribution)
+        return params
 
     def sample_independent(
         self,

@@ -157,7 +157,30 @@ class ControllerSampler(BaseSampler):
     def sample_relative(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
-        return {}
+        """The controller's joint sample of ``search_space``, decision by decision in its
+        order, after the trial's parameters already set.
+
+        Optuna's trials never ask for it (the inferred relative space is empty); a caller
+        that passes a space (a wrapping sampler, Optuna's sampler suites) gets what
+        :meth:`sample_independent` would give for the same sequence of suggestions.
+        """
+        if not search_space:
+            return {}
+        with self._lock, single_threaded():
+            memo = self._memo(study)
+            run = self._start(study, memo)
+            params: dict[str, Any] = {}
+            with torch.no_grad():
+                self._consume(memo, run, trial)
+                for name, distribution in search_space.items():
+                    actions = self._actions(memo, name, distribution)
+                    if actions is None:
+                        params[name] = self._fallback(study, memo, trial, name, distribution)
+                        continue
+                    action = self._draw(memo, run, trial.number, name, actions)
+                    run.state = run.policy.advance(run.state, name, action)
+                    params[name] = actions.value(action)
+            return params
 
     def sample_independent(
         self,
@@ -169,22 +192,14 @@ class ControllerSampler(BaseSampler):
         with self._lock, single_threaded():
             memo = self._memo(study)
             actions = self._actions(memo, param_name, param_distribution)
-            name_seed = zlib.crc32(param_name.encode())
             if actions is None:
-                seed = mix_seed(memo.seed, _FALLBACK, trial.number, name_seed)
-                return RandomSampler(seed=seed).sample_independent(
-                    study, trial, param_name, param_distribution
-                )
+                return self._fallback(study, memo, trial, param_name, param_distribution)
             run = memo.runs.get(trial._trial_id)
             if run is None:
                 run = memo.runs[trial._trial_id] = self._start(study, memo)
             with torch.no_grad():
                 self._consume(memo, run, trial)
-                run.policy.ensure(param_name, len(actions))
-                logits = run.policy.logits(run.state, param_name)
-                probs = torch.softmax(logits.double(), dim=0).numpy()
-            rng = np.random.default_rng(mix_seed(memo.seed, _SAMPLE, trial.number, name_seed))
-            return actions.value(int(rng.choice(len(actions), p=probs / probs.sum())))
+                return actions.value(self._draw(memo, run, trial.number, param_name, actions))
 
     def after_trial(
         self,
@@ -230,6 +245,28 @@ class ControllerSampler(BaseSampler):
             memo = self._memo(study)
             self._policy_now(study, memo)
             return memo.learner.state() | {"version": memo.version}
+
+    def _draw(self, memo: _Memo, run: _Run, number: int, name: str, actions: Actions) -> int:
+        """The action of decision ``name`` of trial ``number``, drawn from the policy."""
+        run.policy.ensure(name, len(actions))
+        logits = run.policy.logits(run.state, name)
+        probs = torch.softmax(logits.double(), dim=0).numpy()
+        seed = mix_seed(memo.seed, _SAMPLE, number, zlib.crc32(name.encode()))
+        rng = np.random.default_rng(seed)
+        return int(rng.choice(len(actions), p=probs / probs.sum()))
+
+    def _fallback(
+        self,
+        study: optuna.Study,
+        memo: _Memo,
+        trial: FrozenTrial,
+        name: str,
+        distribution: BaseDistribution,
+    ) -> Any:
+        """A decision the policy does not model (single-valued, or its distribution
+        changed): a uniform draw, seeded by (seed, trial number, name)."""
+        seed = mix_seed(memo.seed, _FALLBACK, trial.number, zlib.crc32(name.encode()))
+        return RandomSampler(seed=seed).sample_independent(study, trial, name, distribution)
 
     # -- the controller, rebuilt from the storage
     def _memo(self, study: optuna.Study) -> _Memo:
