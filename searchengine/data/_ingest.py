@@ -83,7 +83,8 @@ class _Codes:
             dictionary = dictionary.cast(self.schema)
         self.writer.write_batch(dictionary)
         self.sizes.append(len(values))
-        return pc.fill_null(values.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+        local = pc.fill_null(values.indices, -1).to_numpy(zero_copy_only=False)
+        return local.astype(np.int32, copy=False)
 
     def unify(self) -> tuple[pd.Index, list[np.ndarray]]:
         """The distinct values in order of first appearance, and each batch's map from its
@@ -121,7 +122,7 @@ class _Scratch:
         if name not in self.handles:
             self.handles[name] = open(self.folder / f"{name}.bin", "wb")  # noqa: SIM115
             self.dtypes[name] = values.dtype
-        self.handles[name].write(np.ascontiguousarray(values).tobytes())
+        self.handles[name].write(memoryview(np.ascontiguousarray(values)).cast("B"))
 
     def read(self, name: str, n: int, *, writable: bool = False) -> np.ndarray:
         if n == 0 or name not in self.handles:
