@@ -527,6 +527,9 @@ def bench(args: argparse.Namespace) -> None:
         if not args.keep:
             shutil.rmtree(cache, ignore_errors=True)
         print(f"({rows:,} rows done)", file=sys.stderr, flush=True)
+        # the tables so far, so that a long run cut short still leaves its figures
+        print(ingest_table(ingests) + "\n\n" + train_table(trainings, emulated) + "\n",
+              file=sys.stderr, flush=True)  # fmt: skip
     print(ingest_table(ingests) + "\n")
     print(train_table(trainings, emulated) + "\n")
     if auto is not None:
