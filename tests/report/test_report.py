@@ -38,6 +38,8 @@ def test_single_objective_report(single_run: Path) -> None:
     assert "<script src=" not in html and "Plotly.newPlot" in html
     assert "over constraint, not trained" in html  # the failures section, with reasons
     assert 'id="top-trials"' in html
+    top = html.split('id="top-trials"', 1)[1].split("</table>", 1)[0]
+    assert "<th>embedding_params</th>" in top and "latency_ms" not in top  # load, not model
     assert {p.name for p in report.pngs} == {f"{k}.png" for k in report.figures}
     assert all(p.read_bytes().startswith(PNG_MAGIC) for p in report.pngs)
 
