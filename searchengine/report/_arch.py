@@ -84,23 +84,52 @@ def dims_data(ctx: ReportContext) -> DimsData | None:
     return DimsData(trial.number, names, dims, card, freq)
 
 
+#: Above this many fields the dims figure names its points on hover only (printed names
+#: of fields at the same width overlap).
+DIMS_LABELS = 12
+
+
 def dims_figure(data: DimsData) -> go.Figure:
     fig = make_subplots(
         rows=1, cols=2, subplot_titles=("against cardinality", "against frequency")
     )
+    named = len(data.fields) <= DIMS_LABELS
     for col, xs, title in (
         (1, data.cardinality, "ids in the vocabulary (log)"),
         (2, data.frequency, "mean train rows per id (log)"),
     ):
         fig.add_trace(
-            go.Scatter(x=xs, y=data.dims, mode="markers+text", text=data.fields,
-                       textposition="top center", showlegend=False),
+            go.Scatter(
+                x=xs, y=data.dims, mode="markers+text" if named else "markers",
+                text=data.fields if named else None, hovertext=data.fields,
+                textposition=label_positions(data.dims) if named else None,
+                hovertemplate="%{hovertext}: width %{y}, %{x:,.3g}<extra></extra>",
+                showlegend=False,
+            ),
             row=1, col=col,
         )  # fmt: skip
-        fig.update_xaxes(type="log", title_text=title, row=1, col=col)
+        # decades only: the minor ticks of a log axis print unreadable digits
+        fig.update_xaxes(type="log", dtick=1, title_text=title, row=1, col=col)
     fig.update_yaxes(title_text="embedding dimension", row=1, col=1)
-    fig.update_layout(title=f"Embedding dimension per field (trial {data.trial})", height=460)
+    fig.update_layout(
+        title=f"Embedding dimension per field (trial {data.trial})",
+        height=460,
+        margin={"l": 70, "r": 40, "t": 80, "b": 60},
+    )
     return fig
+
+
+def label_positions(dims: list[int] | list[float]) -> list[str]:
+    """Where each point's name goes: points at the same width take turns above, below,
+    right and left, so that their names do not print over each other."""
+    turns = ("top center", "bottom center", "middle right", "middle left")
+    seen: dict[float, int] = {}
+    out = []
+    for dim in dims:
+        k = seen.get(float(dim), 0)
+        seen[float(dim)] = k + 1
+        out.append(turns[k % len(turns)])
+    return out
 
 
 #: Above this many points a scatter plot is drawn with WebGL instead of SVG.

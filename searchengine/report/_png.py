@@ -6,6 +6,7 @@ nothing, so PNGs are made the same way everywhere, offline.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -113,10 +114,23 @@ def dims_png(data: DimsData, path: Path) -> None:
         (axes[1], data.frequency, "mean train rows per id"),
     ):
         ax.scatter(xs, data.dims)
-        for x, y, name in zip(xs, data.dims, data.fields, strict=True):
-            ax.annotate(name, (x, y), fontsize=7, xytext=(2, 2), textcoords="offset points")
+        last: dict[float, tuple[float, int]] = {}  # width -> (log x of the last name, turn)
+        for x, y, name in sorted(zip(xs, data.dims, data.fields, strict=True)):
+            at = math.log10(max(float(x), 1e-12))
+            before, turn = last.get(float(y), (-math.inf, -1))
+            turn = turn + 1 if at - before < 0.35 else 0  # a neighbour's name is close by
+            last[float(y)] = (at, turn)
+            up = (-1) ** turn * (2 + 7 * ((turn + 1) // 2))  # above, below, further above...
+            ax.annotate(name, (x, y), fontsize=7, xytext=(3, up), textcoords="offset points",
+                        va="center")  # fmt: skip
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(_pyplot().NullFormatter())  # decades only
         ax.set_xlabel(label)
+    axes[0].set_yscale("log", base=2)  # the widths are powers of two, mostly
+    widths = sorted({float(d) for d in data.dims})
+    axes[0].set_yticks(widths, [f"{w:g}" for w in widths])
+    axes[0].yaxis.set_minor_formatter(_pyplot().NullFormatter())
+    axes[0].set_ylim(min(widths) / 1.6, max(widths) * 1.6)
     axes[0].set_ylabel("embedding dimension")
     fig.suptitle(f"Embedding dimension per field (trial {data.trial})")
     _save(fig, path)

@@ -195,3 +195,17 @@ def test_report_cli_and_its_errors(single_run: Path, tmp_path: Path, capsys) -> 
     assert main(["report", "--storage", f"sqlite:///{tmp_path / 'none.db'}"]) == 2
     assert "storage not found" in capsys.readouterr().err
     assert not (tmp_path / "none.db").exists()  # nothing is created
+
+
+def test_the_dims_figure_keeps_field_names_apart() -> None:
+    from searchengine.report._arch import DimsData, dims_figure, label_positions
+
+    assert label_positions([2, 2, 2, 8, 2]) == [
+        "top center", "bottom center", "middle right", "top center", "middle left"
+    ]  # fmt: skip
+    many = [f"C{i}" for i in range(26)]
+    data = DimsData(trial=3, fields=many, dims=[2] * 26, cardinality=[10.0 ** (i % 6) for i in range(26)],
+                    frequency=[1.0 + i for i in range(26)])  # fmt: skip
+    fig = dims_figure(data)
+    assert all(t.mode == "markers" and list(t.hovertext) == many for t in fig.data)
+    assert fig.layout.xaxis.dtick == 1 and fig.layout.xaxis2.dtick == 1
