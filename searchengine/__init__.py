@@ -7,9 +7,9 @@ Optuna trial.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from searchengine._lazy import lazy_attributes
 from searchengine.errors import DataError, SearchEngineError, SpecError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -40,13 +40,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'searchengine' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 
 __version__ = "0.1.0"

@@ -11,6 +11,8 @@ from typing import Any, Union
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from searchengine.data._readers import numeric_values
 from searchengine.data.schema import OOV_ID
@@ -42,9 +44,6 @@ def stable_hash(values: pd.Series | pd.Index) -> np.ndarray:
 def vocabulary_order(values: pd.Index, counts: np.ndarray) -> np.ndarray:
     """The order of a vocabulary: by descending count, ties broken by the value (numbers
     by value, anything else by its text), so that ids are deterministic."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     if pd.api.types.is_numeric_dtype(values.dtype) and values.dtype != object:
         ties = pa.array(values.to_numpy())
     else:
@@ -163,8 +162,6 @@ class CategoricalEncoder:
         Raises:
             pyarrow.ArrowInvalid, pyarrow.ArrowTypeError: values of mixed kinds.
         """
-        import pyarrow as pa
-
         vocabulary = self._fitted()
         values = vocabulary.to_numpy()
         if values.dtype == object or vocabulary.dtype.kind in "OUT":

@@ -66,7 +66,6 @@ class _Codes:
         self.path = path
         self.writer: pa.ipc.RecordBatchStreamWriter | None = None
         self.sink: pa.NativeFile | None = None
-        self.sizes: list[int] = []  # rows of each batch
         self.schema: pa.Schema | None = None
 
     def add(self, values: pa.Array) -> np.ndarray:
@@ -82,7 +81,6 @@ class _Codes:
             assert self.schema is not None
             dictionary = dictionary.cast(self.schema)
         self.writer.write_batch(dictionary)
-        self.sizes.append(len(values))
         local = pc.fill_null(values.indices, -1).to_numpy(zero_copy_only=False)
         return local.astype(np.int32, copy=False)
 
@@ -172,14 +170,16 @@ def ingest(
     codes = {f.name: _Codes(folder / f"dict-{i}.arrow") for i, f in enumerate(categorical)}
     by_codes = _Codes(folder / "dict-by.arrow")
     scratch = _Scratch(folder)
-    n = 0
+    n = positives = 0
     sizes: list[int] = []  # rows of each batch
     where = None
     try:
         for batch in batches:
             rows = batch.rows
             where = where or str(batch.path)
-            scratch.append("label", _labels(batch, label_column))
+            labels = _labels(batch, label_column)
+            positives += int(labels.sum(dtype=np.int64))
+            scratch.append("label", labels)
             for f in categorical:
                 scratch.append(f"cat-{f.name}", codes[f.name].add(rows.column(f.name)))
             for f in numerical:
@@ -192,14 +192,13 @@ def ingest(
         source = where or "the data"
         order = None
         if split.by is not None:
-            order = _order(scratch.read("by", n, writable=True), by_codes)
+            order = _order(scratch.read("by", n, writable=True), by_codes, sizes)
         splits = split_rows(n, split, order, source)
         seconds["split"] = time.perf_counter() - start - sum(seconds.values())
         train = np.zeros(n, dtype=bool)
         train[splits["train"]] = True
         arrays: dict[str, np.ndarray] = {}
-        label = scratch.read("label", n)
-        arrays["label"] = _write(folder / "label.npy", label.astype(np.float32))
+        arrays["label"] = _write(folder / "label.npy", scratch.read("label", n), np.float32)
 
         one_at_a_time = threading.Lock()
 
@@ -207,7 +206,7 @@ def ingest(
             column = columns[f.name]
             if isinstance(f, CategoricalField):
                 coded = scratch.read(f"cat-{f.name}", n)
-                encoder, counts, ids = _fit_categorical(f, codes[f.name], coded, train)
+                encoder, counts, ids = _fit_categorical(f, codes[f.name], coded, train, sizes)
                 info = FieldInfo(f.name, "categorical", column, encoder.vocab_size, counts)
                 return encoder, info, ids
             raw = scratch.read(f"num-{f.name}", n)
@@ -251,7 +250,7 @@ def ingest(
         scratch.close()
     facts = {
         "rows": n,
-        "positive_rate": float(label_mean(arrays["label"])),
+        "positive_rate": positives / n if n else 0.0,
         "split_rows": {name: len(rows_of) for name, rows_of in splits.items()},
         "ingest_seconds": {**seconds, "total": time.perf_counter() - start},
     }
@@ -265,15 +264,10 @@ def ingest(
     return arrays, DataSchema(tuple(infos)), FittedEncoders(encoders), facts
 
 
-def label_mean(label: np.ndarray) -> float:
-    total = 0.0
-    for start in range(0, len(label), _CHUNK):
-        total += float(label[start : start + _CHUNK].sum(dtype=np.float64))
-    return total / len(label) if len(label) else 0.0
-
-
-def _write(path: Path, values: np.ndarray) -> np.ndarray:
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=values.dtype, shape=values.shape)
+def _write(path: Path, values: np.ndarray, dtype: Any = None) -> np.ndarray:
+    """``values`` (as ``dtype``) into a new ``.npy`` file, a chunk at a time."""
+    dtype = values.dtype if dtype is None else dtype
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=values.shape)
     for start in range(0, len(values), _CHUNK):
         out[start : start + _CHUNK] = values[start : start + _CHUNK]
     return out  # on disk before the entry is renamed into place (its files are fsynced)
@@ -319,10 +313,10 @@ def _numbers(batch: Batch, name: str) -> np.ndarray:
     return numeric_values(series, str(batch.path), name)
 
 
-def _order(coded: np.ndarray, codes: _Codes) -> pd.Series:
+def _order(coded: np.ndarray, codes: _Codes, sizes: list[int]) -> pd.Series:
     """The ``split.by`` column as sortable numbers: its values where they are all
     numbers (or read as text but all numbers), else each text's rank; NaN where missing."""
-    distinct = _globalize(coded, codes)
+    distinct = _globalize(coded, codes, sizes)
     if pd.api.types.is_numeric_dtype(distinct.dtype):
         key = distinct.to_numpy(dtype=np.float64)
     else:
@@ -336,11 +330,11 @@ def _order(coded: np.ndarray, codes: _Codes) -> pd.Series:
     return pd.Series(key[np.asarray(coded)])
 
 
-def _globalize(coded: np.ndarray, codes: _Codes) -> pd.Index:
+def _globalize(coded: np.ndarray, codes: _Codes, sizes: list[int]) -> pd.Index:
     """Rewrite each batch's local codes in ``coded`` as global codes; the distinct values."""
     distinct, maps = codes.unify()
     start = 0
-    for size, local_to_global in zip(codes.sizes, maps, strict=True):
+    for size, local_to_global in zip(sizes, maps, strict=True):
         local_to_global = np.append(local_to_global, -1)  # -1: missing stays missing
         for s in range(start, start + size, _CHUNK):
             end = min(s + _CHUNK, start + size)
@@ -354,7 +348,11 @@ def _threads() -> int:
 
 
 def _fit_categorical(
-    field: CategoricalField, codes: _Codes, coded: np.ndarray, train: np.ndarray
+    field: CategoricalField,
+    codes: _Codes,
+    coded: np.ndarray,
+    train: np.ndarray,
+    sizes: list[int],
 ) -> tuple[CategoricalEncoder, np.ndarray, list[np.ndarray]]:
     """Fit the field's vocabulary on the train rows.
 
@@ -366,7 +364,7 @@ def _fit_categorical(
     counts = np.zeros(len(distinct), dtype=np.int64)
     missing_train = 0
     start = 0
-    for size, local_to_global in zip(codes.sizes, maps, strict=True):
+    for size, local_to_global in zip(sizes, maps, strict=True):
         local = coded[start : start + size]
         local = local[train[start : start + size]]
         local_counts = np.bincount(local + 1, minlength=len(local_to_global) + 1)
