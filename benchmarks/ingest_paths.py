@@ -26,7 +26,7 @@ from _measure import anon_peak, machine, others_cpu, release_memory
 
 from searchengine.data import DATASETS, load_data
 from searchengine.data import _load as load_module
-from searchengine.searchspace.spec import DataSpec
+from searchengine.spec.format import DataSpec
 
 
 def main() -> None:

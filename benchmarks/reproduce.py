@@ -86,7 +86,7 @@ def _fields(data: dict[str, Any]) -> dict[str, list[str]]:
     key = repr(sorted(data.items()))
     if key not in _FIELDS:
         from searchengine.data import load_data
-        from searchengine.searchspace.spec import DataSpec
+        from searchengine.spec.format import DataSpec
 
         schema = load_data(DataSpec.model_validate(data)).schema
         _FIELDS[key] = {

@@ -57,7 +57,7 @@ from searchengine.engine import run as run_search
 from searchengine.evaluation import Evaluator
 from searchengine.evaluation.trainer import _native_bf16
 from searchengine.searchspace import SearchSpace, parse_spec
-from searchengine.searchspace.spec import DataSpec
+from searchengine.spec.format import DataSpec
 
 NAMES = ["label", *(f"I{i}" for i in range(1, 14)), *(f"C{i}" for i in range(1, 27))]
 GiB = 2**30

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from searchengine.engine import RunResult, Session, run
     from searchengine.evaluation import Evaluator, Result
     from searchengine.exporting import ExportedModel, load_exported
-    from searchengine.searchspace import Architecture, SearchSpace, Spec, load_spec, parse_spec
+    from searchengine.searchspace import SearchSpace, load_spec, parse_spec
+    from searchengine.spec import Architecture, Spec
     from searchengine.strategies import OneShotStrategy, SamplerStrategy, Strategy
 
 # Imported on first use: torch, pandas and the strategies take seconds to import, and

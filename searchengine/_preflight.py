@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from searchengine.searchspace.spec import Spec
+from searchengine.spec.format import Spec
 
 __all__ = ["check_data"]
 

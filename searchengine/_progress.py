@@ -34,7 +34,7 @@ from rich.progress import Progress as RichProgress
 
 from searchengine._format import number
 from searchengine._results import best_trials
-from searchengine.searchspace import Spec
+from searchengine.spec import Spec
 
 __all__ = ["Progress"]
 

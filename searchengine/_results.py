@@ -18,8 +18,9 @@ from rich.table import Table
 
 from searchengine._format import number
 from searchengine.errors import SearchEngineError
-from searchengine.searchspace import SearchSpace, Spec
-from searchengine.searchspace.architecture import SCHEMA_COMMENT
+from searchengine.searchspace import SearchSpace
+from searchengine.spec import Spec
+from searchengine.spec.architecture import SCHEMA_COMMENT
 
 __all__ = [
     "HYPERVOLUME_ATTR",

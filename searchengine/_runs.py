@@ -17,7 +17,7 @@ from typing import Any
 import optuna
 
 from searchengine.errors import SearchEngineError
-from searchengine.searchspace.spec import Spec
+from searchengine.spec.format import Spec
 
 __all__ = ["OpenedRun", "open_run", "spec_of"]
 

@@ -31,7 +31,8 @@ import yaml
 from searchengine._progress import Progress
 from searchengine.errors import SearchEngineError
 from searchengine.evaluation import make_evaluator
-from searchengine.searchspace import SearchSpace, Spec
+from searchengine.searchspace import SearchSpace
+from searchengine.spec import Spec
 
 __all__ = ["run_workers"]
 

@@ -292,7 +292,7 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace, console: Console) -> int:
-    from searchengine.searchspace.schema import spec_json_schema_text
+    from searchengine.spec.schema import spec_json_schema_text
 
     sys.stdout.write(spec_json_schema_text())
     return EXIT_OK

@@ -45,10 +45,11 @@ from searchengine._storage import StorageOptions, default_storage_url, open_stor
 from searchengine.errors import SearchEngineError, SpecError
 from searchengine.evaluation import CandidateError, make_evaluator, metric_direction
 from searchengine.evaluation.evaluator import BaseEvaluator, Result
-from searchengine.searchspace import Architecture, SearchSpace, Spec
+from searchengine.searchspace import SearchSpace
 from searchengine.searchspace._enumerate import Candidate, candidate_of, candidates
 from searchengine.searchspace.loader import spec_source
-from searchengine.searchspace.spec import SearchSettings, safe_name
+from searchengine.spec import Architecture, Spec
+from searchengine.spec.format import SearchSettings, safe_name
 from searchengine.strategies import (
     RandomStrategy,
     SamplerStrategy,

@@ -17,8 +17,8 @@ from searchengine._storage import default_storage_url, open_storage
 from searchengine.compare._stats import mean_std, welch_t_test
 from searchengine.engine import SECONDS_ATTR, directions, run, storage_options
 from searchengine.errors import SearchEngineError, SpecError, SpecIssue
-from searchengine.searchspace import Spec
-from searchengine.searchspace.spec import safe_name
+from searchengine.spec import Spec
+from searchengine.spec.format import safe_name
 from searchengine.strategies import resolve_strategy
 
 __all__ = ["BASELINES", "Comparison", "RunRecord", "compare", "parse_budget"]

@@ -9,7 +9,7 @@ import pandas as pd
 from searchengine.data._dataset import DATASETS, BuiltinDataset, FieldSpec
 from searchengine.data._readers import check_columns, read_delimited, require_path, show_values
 from searchengine.errors import DataError
-from searchengine.searchspace.spec import CategoricalField, NumericalField
+from searchengine.spec.format import CategoricalField, NumericalField
 
 BUNDLED = Path(__file__).with_name("builtin") / "adult.csv.gz"
 _NUMERICAL = {

@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from searchengine.data._encoders import CategoricalEncoder, FittedEncoders
 from searchengine.data.schema import DataSchema, EncodedData, FieldInfo
-from searchengine.searchspace.spec import DataSpec
+from searchengine.spec.format import DataSpec
 
 __all__ = [
     "ENCODERS_FILE",

@@ -27,7 +27,7 @@ from searchengine.data._readers import (
 )
 from searchengine.data._stream import Batch, delimited_batches, text_header
 from searchengine.errors import DataError
-from searchengine.searchspace.spec import CategoricalField, NumericalField
+from searchengine.spec.format import CategoricalField, NumericalField
 
 CRITEO_NUMERICAL = tuple(f"I{i}" for i in range(1, 14))
 CRITEO_CATEGORICAL = tuple(f"C{i}" for i in range(1, 27))

@@ -11,7 +11,7 @@ import pandas as pd
 
 from searchengine.errors import DataError, did_you_mean
 from searchengine.registry import Registry
-from searchengine.searchspace.spec import CategoricalField, DataSpec, NumericalField
+from searchengine.spec.format import CategoricalField, DataSpec, NumericalField
 
 if TYPE_CHECKING:
     from searchengine.data._stream import Batch
@@ -34,7 +34,7 @@ class Dataset(abc.ABC):
     Life cycle:
 
     1. The dataset is constructed with the spec's ``data:`` section
-       (:class:`~searchengine.searchspace.spec.DataSpec`), once per use; it must not read
+       (:class:`~searchengine.spec.format.DataSpec`), once per use; it must not read
        data rows here, and should check ``spec.options``.
     2. :meth:`declared_fields` is called when the spec is compiled, to know the fields the
        search space is built on. It must be cheap: it may read a file header, never rows.

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from searchengine.data._readers import numeric_values
 from searchengine.data.schema import OOV_ID
 from searchengine.errors import DataError
-from searchengine.searchspace.spec import CategoricalField, NumericalField
+from searchengine.spec.format import CategoricalField, NumericalField
 
 __all__ = [
     "CategoricalEncoder",

@@ -44,7 +44,7 @@ from searchengine.data._split import split_rows
 from searchengine.data._stream import Batch
 from searchengine.data.schema import DataSchema, FieldInfo, train_quantiles
 from searchengine.errors import DataError
-from searchengine.searchspace.spec import CategoricalField, SplitSpec
+from searchengine.spec.format import CategoricalField, SplitSpec
 
 __all__ = ["ingest"]
 

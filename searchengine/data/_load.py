@@ -21,7 +21,7 @@ from searchengine.data._readers import binary_label, check_columns
 from searchengine.data._split import split_rows
 from searchengine.data.schema import DataSchema, EncodedData, FieldInfo, train_quantiles
 from searchengine.errors import DataError
-from searchengine.searchspace.spec import DataSpec
+from searchengine.spec.format import DataSpec
 
 __all__ = ["check_data", "declared_fields", "fit_encoders", "load_data", "schema_of"]
 

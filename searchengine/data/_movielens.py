@@ -14,7 +14,7 @@ import pandas as pd
 from searchengine.data._dataset import DATASETS, BuiltinDataset, FieldSpec
 from searchengine.data._readers import check_columns, read_delimited
 from searchengine.errors import DataError
-from searchengine.searchspace.spec import CategoricalField
+from searchengine.spec.format import CategoricalField
 
 DEFAULT_PATH = Path("..") / "shared" / "datasets" / "movielens-100k"
 FIELDS = (

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from searchengine.errors import DataError
-from searchengine.searchspace.spec import SplitSpec
+from searchengine.spec.format import SplitSpec
 
 _log = logging.getLogger(__name__)
 

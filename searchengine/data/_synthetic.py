@@ -25,7 +25,7 @@ import pandas as pd
 
 from searchengine.data._dataset import DATASETS, BuiltinDataset, FieldSpec
 from searchengine.errors import DataError
-from searchengine.searchspace.spec import CategoricalField, DataSpec, NumericalField
+from searchengine.spec.format import CategoricalField, DataSpec, NumericalField
 
 # Truth fields are drawn among categorical fields of at most this many ids, so that a
 # model can learn their ids from tens of thousands of rows.

@@ -26,7 +26,7 @@ from searchengine.data._readers import (
 )
 from searchengine.data._stream import Batch, delimited_batches, parquet_batches, text_header
 from searchengine.errors import DataError
-from searchengine.searchspace.spec import CategoricalField
+from searchengine.spec.format import CategoricalField
 
 _SEPARATORS = {"csv": ",", "tsv": "\t"}
 _TEXT = pa.string()

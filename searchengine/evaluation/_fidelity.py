@@ -5,7 +5,7 @@
 * ``epochs``: candidates train for this many epochs instead of ``train.epochs``;
 * ``warm_start``: every trained candidate's weights are saved as
   ``<weights dir>/<trial number>.pt``; a candidate whose trial names a parent (the
-  trial system attribute :data:`~searchengine.searchspace.architecture.PARENT_ATTR`,
+  trial system attribute :data:`~searchengine.spec.architecture.PARENT_ATTR`,
   set by evolution's ``dag`` mutation) starts from the parent's weights wherever a
   parameter has the same name and shape, and from its fresh initialization elsewhere.
 """
@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from searchengine.evaluation.trainer import Tensors
-from searchengine.searchspace.architecture import PARENT_ATTR
-from searchengine.searchspace.spec import Fidelity, TrainSpec
+from searchengine.spec.architecture import PARENT_ATTR
+from searchengine.spec.format import Fidelity, TrainSpec
 
 __all__ = ["parent_of", "save_weights", "subsample", "train_spec", "warm_start"]
 

@@ -25,8 +25,8 @@ from searchengine.evaluation.trainer import (
     latency_ms,
     split_metrics,
 )
-from searchengine.searchspace.architecture import Architecture
-from searchengine.searchspace.spec import Fidelity, Spec
+from searchengine.spec.architecture import Architecture
+from searchengine.spec.format import Fidelity, Spec
 
 __all__ = [
     "BaseEvaluator",

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from searchengine.evaluation._allocator import keep_freed_memory
 from searchengine.evaluation._sparse_adam import RowSparseAdam
 from searchengine.evaluation.metrics import auc, logloss
-from searchengine.searchspace.spec import TrainSpec
+from searchengine.spec.format import TrainSpec
 
 __all__ = [
     "OPTIMIZERS",

@@ -19,7 +19,7 @@ import torch
 
 from searchengine.data import DataSchema, FieldInfo, FittedEncoders, read_encoders
 from searchengine.errors import DataError, SearchEngineError, did_you_mean
-from searchengine.searchspace.architecture import Architecture
+from searchengine.spec.architecture import Architecture
 
 __all__ = [
     "ENCODERS",

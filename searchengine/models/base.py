@@ -28,7 +28,7 @@ from searchengine.data.schema import DataSchema
 from searchengine.models.config import ModelConfig
 from searchengine.models.embedding import FieldEmbedding
 from searchengine.registry import Registry
-from searchengine.searchspace.spec import CrossSpec, EmbeddingSpec, MLPSpec, ModelSpec
+from searchengine.spec.format import CrossSpec, EmbeddingSpec, MLPSpec, ModelSpec
 
 __all__ = ["BACKBONES", "Backbone", "CTRModel", "vector_fields"]
 

@@ -6,7 +6,7 @@ from searchengine.data.schema import DataSchema
 from searchengine.errors import SpecError, SpecIssue
 from searchengine.models.base import BACKBONES, Backbone, CTRModel
 from searchengine.models.config import ModelConfig
-from searchengine.searchspace.spec import ModelSpec
+from searchengine.spec.format import ModelSpec
 
 __all__ = ["build_model", "count_embedding_params", "resolve"]
 

@@ -1,4 +1,4 @@
-"""A concrete :class:`~searchengine.searchspace.spec.ModelSpec`, resolved against a schema.
+"""A concrete :class:`~searchengine.spec.format.ModelSpec`, resolved against a schema.
 
 The spec speaks the user's words (a width for all fields or a map, kept pairs by name);
 :class:`ModelConfig` is what backbones are built from: a width for every field, the kept
@@ -23,8 +23,8 @@ from searchengine.models.embedding.dynamic import DynamicConfig
 from searchengine.models.embedding.multisize import MultiSizeConfig
 from searchengine.models.embedding.numerical import NumericalConfig
 from searchengine.models.layers import ACTIVATIONS
-from searchengine.searchspace.expressions import is_expr
-from searchengine.searchspace.spec import GateKeep, GroupsSpec, ModelSpec
+from searchengine.spec.expressions import is_expr
+from searchengine.spec.format import GateKeep, GroupsSpec, ModelSpec
 
 __all__ = ["MLPConfig", "ModelConfig"]
 

@@ -12,7 +12,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from searchengine.errors import SearchEngineError
-from searchengine.searchspace.spec import Spec
+from searchengine.spec.format import Spec
 
 __all__ = ["ReportContext"]
 

@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 from optuna.distributions import CategoricalDistribution
 
 from searchengine.errors import UnknownNameError, did_you_mean
-from searchengine.searchspace.expressions import ChoiceExpr, Expr, IntExpr
 from searchengine.searchspace.space import Condition, Decision, Slot, decision_name
-from searchengine.searchspace.spec import MAX_BLOCKS, BlocksSpec
+from searchengine.spec.expressions import ChoiceExpr, Expr, IntExpr
+from searchengine.spec.format import MAX_BLOCKS, BlocksSpec
 
 if TYPE_CHECKING:
     from searchengine.searchspace._compile import _Compiler

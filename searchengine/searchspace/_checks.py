@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from searchengine.errors import SearchEngineError, UnknownNameError, did_you_mean
-from searchengine.searchspace.spec import DynamicSpec, GateKeep
+from searchengine.spec.format import DynamicSpec, GateKeep
 
 if TYPE_CHECKING:
     from searchengine.searchspace._compile import _Compiler

@@ -22,7 +22,6 @@ from optuna.distributions import (
 from pydantic import BaseModel
 
 from searchengine.errors import SearchEngineError, SpecIssue, UnknownNameError, did_you_mean
-from searchengine.searchspace.expressions import ChoiceExpr, Expr, FloatExpr, IntExpr
 from searchengine.searchspace.loader import SpecSource, spec_source
 from searchengine.searchspace.space import (
     Condition,
@@ -32,7 +31,8 @@ from searchengine.searchspace.space import (
     decision_name,
     is_primitive,
 )
-from searchengine.searchspace.spec import BlocksSpec, GateKeep, GroupsSpec, Spec
+from searchengine.spec.expressions import ChoiceExpr, Expr, FloatExpr, IntExpr
+from searchengine.spec.format import BlocksSpec, GateKeep, GroupsSpec, Spec
 
 _log = logging.getLogger("searchengine.searchspace")
 

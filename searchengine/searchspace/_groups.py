@@ -21,7 +21,7 @@ from searchengine.searchspace.space import Decision, Slot, decision_name
 
 if TYPE_CHECKING:
     from searchengine.searchspace._compile import _Compiler
-    from searchengine.searchspace.spec import GroupsSpec
+    from searchengine.spec.format import GroupsSpec
 
 __all__ = ["LOC", "MODE", "add_decisions", "is_group", "parse_key", "slot_value"]
 

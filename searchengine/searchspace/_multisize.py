@@ -28,7 +28,7 @@ from searchengine.searchspace.space import Decision, Slot, decision_name
 
 if TYPE_CHECKING:
     from searchengine.searchspace._compile import _Compiler
-    from searchengine.searchspace.spec import MultiSizeSpec
+    from searchengine.spec.format import MultiSizeSpec
 
 __all__ = ["LOC", "MODE", "SHRINK", "add_decisions", "is_multisize", "slot_value"]
 

@@ -16,8 +16,8 @@ import yaml
 from pydantic import ValidationError
 
 from searchengine.errors import SpecError, SpecIssue, did_you_mean
-from searchengine.searchspace.expressions import EXPR_KEYS
-from searchengine.searchspace.spec import Spec
+from searchengine.spec.expressions import EXPR_KEYS
+from searchengine.spec.format import Spec
 
 __all__ = ["SpecSource", "format_path", "load_spec", "parse_spec", "spec_source"]
 

@@ -25,9 +25,9 @@ from optuna.distributions import (
 )
 
 from searchengine.errors import SpecError
-from searchengine.searchspace.architecture import MODEL_ATTR, Architecture
 from searchengine.searchspace.loader import format_path
-from searchengine.searchspace.spec import Spec
+from searchengine.spec.architecture import MODEL_ATTR, Architecture
+from searchengine.spec.format import Spec
 
 __all__ = ["Condition", "Decision", "SearchSpace", "Slot"]
 

@@ -45,7 +45,7 @@ from searchengine.evaluation.trainer import (
     split_metrics,
 )
 from searchengine.models.embedding.dynamic import DynamicEmbedding
-from searchengine.searchspace.spec import TrainSpec
+from searchengine.spec.format import TrainSpec
 
 __all__ = ["FieldPolicy", "Policy", "SearchOutcome", "ESAPNSettings", "search_sizes"]
 

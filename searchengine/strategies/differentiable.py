@@ -29,8 +29,9 @@ from searchengine.strategies.base import DONE_ATTR, STRATEGIES, OneShotStrategy
 # torch and the supernet are imported where used: listing strategies must not load them
 if TYPE_CHECKING:
     from searchengine.engine import Session
-    from searchengine.searchspace import Architecture, SearchSpace
-    from searchengine.searchspace.spec import TrainSpec
+    from searchengine.searchspace import SearchSpace
+    from searchengine.spec import Architecture
+    from searchengine.spec.format import TrainSpec
     from searchengine.strategies._differentiable.search import SearchOutcome, SearchSettings
     from searchengine.strategies._differentiable.supernet import Relaxable, Supernet
 

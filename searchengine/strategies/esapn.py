@@ -27,8 +27,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from searchengine.errors import SearchEngineError, SpecError
-from searchengine.searchspace.architecture import MODEL_ATTR, Architecture
-from searchengine.searchspace.spec import ModelSpec, Spec
+from searchengine.spec.architecture import MODEL_ATTR, Architecture
+from searchengine.spec.format import ModelSpec, Spec
 from searchengine.strategies.base import DONE_ATTR, STRATEGIES, OneShotStrategy
 
 # torch and the search are imported where used: listing strategies must not load them

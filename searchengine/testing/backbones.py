@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from searchengine.data.schema import DataSchema, FieldInfo, train_quantiles
 from searchengine.models import BACKBONES, CTRModel, build_model, count_embedding_params
 from searchengine.models.embedding import FieldEmbedding, FusedEmbedding
-from searchengine.searchspace.spec import ModelSpec
+from searchengine.spec.format import ModelSpec
 
 __all__ = [
     "check_backbone",

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from searchengine.data import DATASETS, OOV_ID, Dataset, declared_fields, load_data
-from searchengine.searchspace.spec import DataSpec
+from searchengine.spec.format import DataSpec
 
 from ._shared import ADULT_CSV, MOVIELENS, write_avazu, write_criteo, write_grouplens
 

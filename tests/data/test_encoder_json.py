@@ -13,7 +13,7 @@ import pytest
 from searchengine.data import FittedEncoders, fit_encoders, load_data
 from searchengine.data._encoders import CategoricalEncoder, NumericalEncoder
 from searchengine.errors import DataError
-from searchengine.searchspace.spec import CategoricalField, DataSpec, NumericalField
+from searchengine.spec.format import CategoricalField, DataSpec, NumericalField
 
 
 def _through_json(encoder):

@@ -12,7 +12,7 @@ import pytest
 
 from searchengine.data import OOV_ID
 from searchengine.data._encoders import CategoricalEncoder, NumericalEncoder, stable_hash
-from searchengine.searchspace.spec import CategoricalField, NumericalField
+from searchengine.spec.format import CategoricalField, NumericalField
 
 
 def _cat(**kwargs: object) -> CategoricalField:

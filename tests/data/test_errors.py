@@ -11,7 +11,7 @@ import pytest
 
 from searchengine.data import declared_fields, load_data
 from searchengine.errors import DataError, SearchEngineError, UnknownNameError
-from searchengine.searchspace.spec import DataSpec
+from searchengine.spec.format import DataSpec
 
 from ._shared import CRITEO_ROWS, write_avazu, write_grouplens
 

@@ -18,7 +18,7 @@ from searchengine.data import DATASETS, FittedEncoders, load_data, schema_of
 from searchengine.data import _load as load_module
 from searchengine.data._split import split_rows
 from searchengine.errors import DataError
-from searchengine.searchspace.spec import DataSpec
+from searchengine.spec.format import DataSpec
 
 from ._shared import ADULT_CSV
 
@@ -182,7 +182,7 @@ def test_hash_buckets_cap_every_field_and_the_model_sees_them(tmp_path: Path) ->
 _KILL = """
 import os, signal, sys
 from searchengine.data import _ingest, load_data
-from searchengine.searchspace.spec import DataSpec
+from searchengine.spec.format import DataSpec
 seen = []
 original = _ingest._labels
 def labels(batch, column):
@@ -215,7 +215,7 @@ def test_an_ingest_killed_midway_leaves_nothing_trusted(tmp_path: Path) -> None:
 _RACE = """
 import sys, time
 from searchengine.data import _load, load_data
-from searchengine.searchspace.spec import DataSpec
+from searchengine.spec.format import DataSpec
 original = _load._build
 def build(*args, **kwargs):
     with open(sys.argv[3], "a") as log:

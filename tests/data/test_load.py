@@ -21,7 +21,7 @@ from searchengine.data import (
 )
 from searchengine.data._table import Table
 from searchengine.errors import DataError
-from searchengine.searchspace.spec import CategoricalField, DataSpec, NumericalField
+from searchengine.spec.format import CategoricalField, DataSpec, NumericalField
 
 WriteTable = Callable[..., Path]
 

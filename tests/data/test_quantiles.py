@@ -12,7 +12,7 @@ import torch
 from searchengine.data import _load, load_data
 from searchengine.data.schema import QUANTILES
 from searchengine.models import build_model
-from searchengine.searchspace.spec import DataSpec, ModelSpec
+from searchengine.spec.format import DataSpec, ModelSpec
 
 WriteTable = Callable[..., Path]
 

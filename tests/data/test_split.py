@@ -8,7 +8,7 @@ import pytest
 
 from searchengine.data._split import split_rows
 from searchengine.errors import DataError
-from searchengine.searchspace.spec import SplitSpec
+from searchengine.spec.format import SplitSpec
 
 
 def test_random_split_is_a_seeded_sorted_partition() -> None:

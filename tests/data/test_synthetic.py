@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 from searchengine.data import DATASETS, EncodedData, _load, load_data
 from searchengine.data._synthetic import Synthetic
 from searchengine.errors import DataError
-from searchengine.searchspace.spec import DataSpec
+from searchengine.spec.format import DataSpec
 
 
 def _synthetic(rows: int = 2000, **options: object) -> EncodedData:

@@ -8,7 +8,7 @@ import torch
 from searchengine.errors import SpecError
 from searchengine.models import build_model
 from searchengine.models.blocks import BLOCKS, BlocksConfig, Shape, to_dot, to_mermaid
-from searchengine.searchspace.spec import BlockNode, BlocksSpec, EmbeddingSpec, ModelSpec
+from searchengine.spec.format import BlockNode, BlocksSpec, EmbeddingSpec, ModelSpec
 from searchengine.testing import random_batch, tiny_schema
 
 SETTINGS = {"mlp": {"width": 6, "layers": 2}, "cross": {"layers": 2}, "efc": {"fields": 3}}

@@ -15,8 +15,8 @@ from searchengine.models import (
     build_model,
     count_embedding_params,
 )
-from searchengine.searchspace.expressions import ChoiceExpr
-from searchengine.searchspace.spec import ModelSpec
+from searchengine.spec.expressions import ChoiceExpr
+from searchengine.spec.format import ModelSpec
 from searchengine.testing import random_batch
 
 PAIR_BACKBONES = ["fm", "fwfm", "deepfm"]

@@ -12,7 +12,7 @@ from searchengine.data.schema import DataSchema
 from searchengine.errors import SpecError
 from searchengine.models import BACKBONES, build_model, count_embedding_params
 from searchengine.models.embedding.dynamic import DynamicEmbedding
-from searchengine.searchspace.spec import ModelSpec
+from searchengine.spec.format import ModelSpec
 from searchengine.strategies.esapn import full_size_model
 from searchengine.testing import random_batch
 

@@ -11,7 +11,7 @@ from searchengine.errors import SpecError
 from searchengine.models import build_model
 from searchengine.models.interaction.grouped import GroupedInteraction
 from searchengine.searchspace import SearchSpace, parse_spec
-from searchengine.searchspace.spec import ModelSpec
+from searchengine.spec.format import ModelSpec
 from searchengine.testing import tiny_schema
 
 

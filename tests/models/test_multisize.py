@@ -11,7 +11,7 @@ from searchengine.errors import SpecError
 from searchengine.models import build_model, count_embedding_params
 from searchengine.models.embedding import MultiSizeConfig, MultiSizeEmbedding
 from searchengine.models.embedding.multisize import bucket_of_ids, bucket_sizes, field_params
-from searchengine.searchspace.spec import ModelSpec
+from searchengine.spec.format import ModelSpec
 
 COUNTS = np.array([5, 0, 90, 7, 30, 1, 60])  # id 0 (OOV) seen 5 times
 

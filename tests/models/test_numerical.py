@@ -23,7 +23,7 @@ from searchengine.models.embedding import (
 )
 from searchengine.models.embedding.numerical import bucket_boundaries
 from searchengine.models.embedding.numerical_methods import MIXED, MixedNumericalEmbedding
-from searchengine.searchspace.spec import ModelSpec
+from searchengine.spec.format import ModelSpec
 from searchengine.testing import random_batch
 
 BACKBONE_NAMES = ["fm", "fwfm", "wide_deep", "deepfm", "dcn"]

@@ -8,7 +8,7 @@ from sklearn.metrics import roc_auc_score
 
 from searchengine.data.schema import DataSchema, FieldInfo
 from searchengine.models import build_model
-from searchengine.searchspace.spec import ModelSpec
+from searchengine.spec.format import ModelSpec
 
 
 def _planted_problem(n: int, seed: int = 0) -> tuple[DataSchema, tuple[torch.Tensor, ...]]:

@@ -11,7 +11,7 @@ from searchengine import parse_spec, run
 from searchengine.data.schema import DataSchema
 from searchengine.models import build_model
 from searchengine.searchspace import SearchSpace
-from searchengine.searchspace.spec import ModelSpec
+from searchengine.spec.format import ModelSpec
 from searchengine.strategies._rl.supernet import SharedSupernet, is_shareable, largest
 from searchengine.testing import random_batch, tiny_schema
 

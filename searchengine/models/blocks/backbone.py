@@ -13,7 +13,7 @@ from searchengine.models.blocks.base import BLOCKS, Project, Shape, adapter_flop
 from searchengine.models.blocks.config import BlocksConfig, NodeConfig, block_name
 from searchengine.models.blocks.draw import dag_attr
 from searchengine.models.config import ModelConfig
-from searchengine.searchspace.spec import BlockNode, BlocksSpec, EmbeddingSpec, ModelSpec
+from searchengine.spec.format import BlockNode, BlocksSpec, EmbeddingSpec, ModelSpec
 
 __all__ = ["BlockDAG", "Node"]
 

@@ -19,7 +19,7 @@ import networkx as nx
 from searchengine.data.schema import DataSchema
 from searchengine.errors import SpecIssue, did_you_mean
 from searchengine.models.blocks.base import BLOCKS
-from searchengine.searchspace.spec import BlockNode, BlocksSpec
+from searchengine.spec.format import BlockNode, BlocksSpec
 
 __all__ = [
     "HYPERPARAMETERS",

@@ -33,7 +33,7 @@ from torch.nn import functional as F
 from searchengine.data.schema import DataSchema
 from searchengine.errors import SpecIssue, did_you_mean
 from searchengine.models.embedding.fused import EMBEDDING_INIT_STD
-from searchengine.searchspace.spec import DynamicSpec
+from searchengine.spec.format import DynamicSpec
 
 __all__ = ["DynamicConfig", "DynamicEmbedding"]
 

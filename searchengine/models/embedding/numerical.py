@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from searchengine.data.schema import QUANTILES, DataSchema, FieldInfo
 from searchengine.errors import SpecIssue, did_you_mean
 from searchengine.models.embedding.fused import EMBEDDING_INIT_STD
-from searchengine.searchspace.spec import EmbeddingSpec
+from searchengine.spec.format import EmbeddingSpec
 
 __all__ = [
     "AGGREGATIONS",

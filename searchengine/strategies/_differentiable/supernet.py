@@ -47,9 +47,10 @@ from searchengine.models.interaction.fm import FMInteraction
 from searchengine.models.interaction.fwfm import FwFMInteraction
 from searchengine.models.interaction.gated import GatedPairs
 from searchengine.models.interaction.grouped import GroupedInteraction
-from searchengine.searchspace import Architecture, Decision, SearchSpace
+from searchengine.searchspace import Decision, SearchSpace
 from searchengine.searchspace._blocks import role
 from searchengine.searchspace._groups import is_group, parse_key
+from searchengine.spec import Architecture
 from searchengine.strategies._differentiable.relaxed import (
     MixedNode,
     Relaxation,

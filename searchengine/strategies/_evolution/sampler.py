@@ -16,7 +16,7 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import FrozenTrial
 
-from searchengine.searchspace.architecture import PARENT_ATTR
+from searchengine.spec.architecture import PARENT_ATTR
 from searchengine.strategies._evolution import _state
 from searchengine.strategies._evolution._dag import mutants
 from searchengine.strategies._evolution._genes import Gene, make_genes

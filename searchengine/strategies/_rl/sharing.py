@@ -30,7 +30,8 @@ from torch import nn
 from searchengine.errors import SearchEngineError, SpecError
 from searchengine.evaluation import METRICS
 from searchengine.evaluation.trainer import autocast, make_optimizers
-from searchengine.searchspace import Architecture, Decision, SearchSpace
+from searchengine.searchspace import Decision, SearchSpace
+from searchengine.spec import Architecture
 from searchengine.strategies._rl.actions import Actions, actions_of
 from searchengine.strategies._rl.policy import Learner, Policy, mix_seed, single_threaded
 from searchengine.strategies._rl.reward import Outcome, Rewarder, RewardSettings

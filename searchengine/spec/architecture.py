@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from searchengine.searchspace.spec import GateKeep, ModelSpec, Spec, TrainSpec
+from searchengine.spec.format import GateKeep, ModelSpec, Spec, TrainSpec
 
 __all__ = ["MODEL_ATTR", "PARENT_ATTR", "SCHEMA_COMMENT", "Architecture"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from searchengine.searchspace.spec import Spec
+from searchengine.spec.format import Spec
 
 __all__ = ["spec_json_schema", "spec_json_schema_text"]
 

@@ -2,7 +2,7 @@
 
 This module is the file format and nothing else: every model forbids unknown keys, and
 every scalar slot of ``model:`` and ``train:`` accepts a literal or a search expression
-(see :mod:`searchengine.searchspace.expressions`). Names that live in registries
+(see :mod:`searchengine.spec.expressions`). Names that live in registries
 (datasets, backbones, strategies, metrics) are plain strings here; they are checked, with
 "did you mean", when the spec is compiled.
 """
@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
 
-from searchengine.searchspace.expressions import (
+from searchengine.spec.expressions import (
     NonNegFloat,
     NonNegInt,
     PosFloat,
