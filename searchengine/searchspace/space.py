@@ -29,7 +29,7 @@ from searchengine.searchspace.loader import format_path
 from searchengine.spec.architecture import MODEL_ATTR, Architecture
 from searchengine.spec.format import Spec
 
-__all__ = ["Condition", "Decision", "SearchSpace", "Slot"]
+__all__ = ["ROLES", "Condition", "Decision", "SearchSpace", "Slot"]
 
 _log = logging.getLogger(__name__)
 _PRIMITIVE = (type(None), bool, int, float, str)
@@ -57,6 +57,19 @@ def _num_eq(a: Any, b: Any) -> bool:
     )
 
 
+#: What a decision decides, by the place of its slot in the spec. Strategies read a
+#: decision's :attr:`Decision.role` and :attr:`Decision.key`, never its name.
+ROLES: Mapping[tuple[str, ...], str] = {
+    ("model", "embedding", "dim"): "dim",
+    ("model", "embedding", "numerical"): "numerical",
+    ("model", "embedding", "multisize"): "multisize",
+    ("model", "interactions", "gate"): "gate",
+    ("model", "interactions", "groups"): "membership",
+    ("model", "fields", "keep"): "keep",
+    ("model", "blocks"): "block",
+}
+
+
 @dataclass(frozen=True)
 class Decision:
     """One named choice of the space.
@@ -78,6 +91,36 @@ class Decision:
     conditions: tuple[Condition, ...] = ()
     default: Any = None
     labels: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def role(self) -> str:
+        """What it decides: ``dim`` (a field's width), ``numerical`` (a numerical field's
+        method), ``multisize`` (a bucket's size), ``gate`` (a pair kept or not),
+        ``membership`` (a field in a feature set), ``keep`` (a field kept or dropped),
+        ``block`` (a part of the ``blocks`` DAG), or ``setting`` (anything else)."""
+        return ROLES.get(tuple(self.loc[:3]), ROLES.get(tuple(self.loc[:2]), "setting"))
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        """A gate's pair of fields."""
+        assert self.role == "gate" and self.key is not None, self.name
+        a, b = self.key.split(",", 1)
+        return a, b
+
+    @property
+    def membership(self) -> tuple[int, int, str]:
+        """A membership decision's ``(order, set index, field)``."""
+        assert self.role == "membership" and self.key is not None, self.name
+        order, index, field = self.key.split(",", 2)
+        return int(order), int(index), field
+
+    @property
+    def block(self) -> tuple[str, int]:
+        """A block decision's part and block index: ``("count", -1)``, ``("type", i)``,
+        ``("inputs", i)`` or ``(hyperparameter, i)``."""
+        assert self.role == "block", self.name
+        part = str(self.loc[2])
+        return part, -1 if self.key is None else int(self.key)
 
     @property
     def kind(self) -> str:

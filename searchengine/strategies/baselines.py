@@ -31,11 +31,10 @@ if TYPE_CHECKING:
 __all__ = ["FDEStrategy", "MDEStrategy", "effective_vocabulary"]
 
 _log = logging.getLogger(__name__)
-DIM = "model.embedding.dim["
 
 
 def _dim_decisions(space: SearchSpace) -> list[Any]:
-    return [d for d in space if d.name.startswith(DIM) and d.kind != "float"]
+    return [d for d in space if d.role == "dim" and d.key is not None and d.kind != "float"]
 
 
 def _candidates(decision: Any) -> list[int]:
@@ -66,9 +65,8 @@ class _Baseline(OneShotStrategy):
         values = session.space.defaults()
         values.update(self.widths(session))
         arch = session.space.fixed(values)
-        _log.info(
-            "%s widths: %s", self.name, {k: v for k, v in values.items() if k.startswith(DIM)}
-        )
+        widths = {d.name: values[d.name] for d in session.space if d.role == "dim"}
+        _log.info("%s widths: %s", self.name, widths)
         session.record(arch, user_attrs={"search_cost": {"seconds": 0.0, "strategy": self.name}})
         session.study.set_user_attr(DONE_ATTR, True)
 

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from searchengine.errors import SpecError
-from searchengine.searchspace._blocks import role
 from searchengine.strategies.base import STRATEGIES, SamplerStrategy
 
 if TYPE_CHECKING:
@@ -83,7 +82,7 @@ class EvolutionStrategy(SamplerStrategy):
                 f"search.options.reference_point: expected {len(directions)} values (one "
                 f"per objective), got {len(o.reference_point)}"
             )
-        roles = {d.name: r[0] for d in space if (r := role(d.name)) is not None}
+        roles = {d.name: d.block[0] for d in space if d.role == "block"}
         dag = o.mutation == "dag" or (o.mutation == "auto" and bool(roles))
         from searchengine.strategies._evolution import EvolutionSampler  # pymoo: when used
 

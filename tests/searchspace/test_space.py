@@ -52,6 +52,32 @@ def test_decision_names_follow_the_spec_paths() -> None:
     assert space["model.embedding.dim[C1]"].kind == "categorical"
 
 
+def test_decisions_say_what_they_decide() -> None:
+    """Strategies read roles, fields and pairs from the decision, never from its name."""
+    space = space_of(
+        "model:\n"
+        "  backbone: fm\n"
+        "  embedding: {dim: {choice: [2, 4], per: field}, numerical: {choice: [raw, autodis]}}\n"
+        "  interactions: {gate: search}\n"
+        "train: {lr: {float: [1.0e-4, 1.0e-2], log: true}}\n"
+    )
+    roles: dict[str, list[str]] = {}
+    for d in space:
+        roles.setdefault(d.role, []).append(d.name)
+    assert set(roles) == {"dim", "numerical", "gate", "setting"}
+    assert sorted(space[n].key for n in roles["dim"]) == sorted(FIELDS)
+    assert space["model.interactions.gate[I2,C1]"].pair == ("I2", "C1")
+    assert roles["setting"] == ["train.lr"]
+    blocks = space_of(
+        "model:\n  backbone: blocks\n"
+        "  blocks: {count: {choice: [1, 2]}, types: [mlp, fm], width: {choice: [8, 16]}}\n"
+    )
+    parts = {d.block for d in blocks if d.role == "block"}
+    assert ("count", -1) in parts and ("type", 1) in parts and ("inputs", 0) in parts
+    groups = space_of("model:\n  backbone: fm\n  interactions: {groups: {orders: [2], sets: 2}}\n")
+    assert {d.membership for d in groups if d.role == "membership"} >= {(2, 1, "C3")}
+
+
 def test_sampled_architecture_is_concrete_and_round_trips() -> None:
     space = space_of(
         "model:\n"

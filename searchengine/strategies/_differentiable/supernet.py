@@ -48,8 +48,6 @@ from searchengine.models.interaction.fwfm import FwFMInteraction
 from searchengine.models.interaction.gated import GatedPairs
 from searchengine.models.interaction.grouped import GroupedInteraction
 from searchengine.searchspace import Decision, SearchSpace
-from searchengine.searchspace._blocks import role
-from searchengine.searchspace._groups import is_group, parse_key
 from searchengine.spec import Architecture
 from searchengine.strategies._differentiable.relaxed import (
     MixedNode,
@@ -61,11 +59,6 @@ from searchengine.strategies._differentiable.relaxed import (
 __all__ = ["Relaxable", "Supernet", "classify"]
 
 _log = logging.getLogger(__name__)
-DIM, GATE, NUMERICAL = (
-    "model.embedding.dim",
-    "model.interactions.gate[",
-    "model.embedding.numerical",
-)
 _MAX_INT_VALUES = 16
 
 
@@ -74,6 +67,7 @@ class Relaxable:
     """The decisions of a space, sorted by how they relax."""
 
     dims: dict[str, tuple[int, ...]] = field(default_factory=dict)  # name -> candidates
+    dim_names: dict[str | None, str] = field(default_factory=dict)  # field (None: all) -> name
     gates: list[Decision] = field(default_factory=list)
     groups: list[Decision] = field(default_factory=list)
     numerical: list[Decision] = field(default_factory=list)
@@ -101,22 +95,22 @@ def classify(space: SearchSpace) -> Relaxable:
     """Sort the decisions of ``space`` by how they relax (see the module docstring)."""
     out = Relaxable()
     for d in space:
-        name = d.name
-        if name == DIM or name.startswith(DIM + "["):
+        if d.role == "dim":
             candidates = _dim_candidates(d)
             if candidates is not None:
-                out.dims[name] = candidates
+                out.dims[d.name] = candidates
+                out.dim_names[d.key] = d.name
                 continue
-        elif name.startswith(GATE):
+        elif d.role == "gate":
             out.gates.append(d)
             continue
-        elif is_group(name):
+        elif d.role == "membership":
             out.groups.append(d)
             continue
-        elif name.startswith(NUMERICAL + "[") or name == NUMERICAL:
+        elif d.role == "numerical":
             out.numerical.append(d)
             continue
-        elif (r := role(name)) is not None and r[0] == "type":
+        elif d.role == "block" and d.block[0] == "type":
             out.block_types.append(d)
             continue
         out.fixed.append(d)
@@ -160,7 +154,7 @@ class Supernet:
         config = self._supernet_config(config)
         self.model = CTRModel(cls(schema, config, sparse=sparse), config.backbone)
         self.dims: RelaxedDims | None = None
-        self.gates: list[tuple[GatedPairs, list[str]]] = []
+        self.gates: list[tuple[GatedPairs, list[Decision]]] = []
         self.groups: RelaxedGroups | None = None
         if relaxable.dims:
             self._relax_dims(config.numerical)
@@ -218,8 +212,8 @@ class Supernet:
         tied: dict[str, str] = {}
         widths = self.full.model.embedding.dim
         for f in names:
-            name = f"{DIM}[{f}]" if f"{DIM}[{f}]" in self.relaxable.dims else DIM
-            if name in self.relaxable.dims and name in self.base:
+            name = self.relaxable.dim_names.get(f, self.relaxable.dim_names.get(None))
+            if name is not None and name in self.base:
                 candidates[f], tied[f] = self.relaxable.dims[name], name
             else:  # not searched: its own width, alone
                 width = widths[f] if isinstance(widths, Mapping) else widths
@@ -234,8 +228,8 @@ class Supernet:
         embedding = self.model.backbone.embedding
         if embedding is None:
             return
-        keys = [d.name[len(GATE) : -1] for d in self.relaxable.gates if d.name in self.base]
-        pairs = [tuple(k.split(",", 1)) for k in keys]
+        gates = [d for d in self.relaxable.gates if d.name in self.base]
+        pairs = [d.pair for d in gates]
         positions = [(embedding.position(a), embedding.position(b)) for a, b in pairs]
         for parent, attr, module in _children(self.model):
             if isinstance(module, FMInteraction) and module.products is None:
@@ -246,7 +240,7 @@ class Supernet:
             else:
                 continue
             setattr(parent, attr, gated)
-            self.gates.append((gated, keys))
+            self.gates.append((gated, gates))
 
     def _relax_groups(self) -> None:
         found = [
@@ -260,7 +254,7 @@ class Supernet:
         self._group_cells: dict[str, tuple[int, int]] = {}
         row = {o: i for i, o in reversed(list(enumerate(interaction.order_list)))}
         for d in self.relaxable.groups:
-            order, index, name = parse_key(d.name)
+            order, index, name = d.membership
             cell = (row[order] + index, position[name])
             searched[cell] = True
             self._group_cells[d.name] = cell
@@ -316,9 +310,9 @@ class Supernet:
             for key, width in self.dims.derive().items():
                 if not key.startswith("fixed:"):
                     values[key] = width
-        for gated, keys in self.gates:
-            for key, kept in zip(keys, gated.kept(), strict=True):
-                values[f"{GATE}{key}]"] = kept
+        for gated, decisions in self.gates:
+            for d, kept in zip(decisions, gated.kept(), strict=True):
+                values[d.name] = kept
         if self.groups is not None:
             probs = self.groups.probabilities()
             for name, cell in self._group_cells.items():
@@ -346,7 +340,9 @@ class Supernet:
         mixtures = [m for m in self.model.modules() if isinstance(m, MixedNumericalEmbedding)]
         out: dict[str, dict[str, float]] = {}
         for f in self.schema.numerical:
-            width = decided.get(f"{DIM}[{f.name}]", decided.get(DIM))
+            names = self.relaxable.dim_names
+            name = names.get(f.name, names.get(None))
+            width = None if name is None else decided.get(name)
             found = _mixture_of(mixtures, f.name, width, self.dims)
             if found is not None:
                 mixture, row = found
@@ -372,9 +368,9 @@ class Supernet:
                 if not k.startswith("fixed:")
             }
         if self.gates:
-            gated, keys = self.gates[0]
+            gated, decisions = self.gates[0]
             alphas = [round(a, 6) for a in gated.alpha.tolist()]
-            report["gates"] = dict(zip(keys, alphas, strict=True))
+            report["gates"] = {d.key: a for d, a in zip(decisions, alphas, strict=True)}
         if self.groups is not None:
             probs = self.groups.probabilities()
             report["groups"] = {n: round(float(probs[c]), 4) for n, c in self._group_cells.items()}

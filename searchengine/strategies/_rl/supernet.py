@@ -30,26 +30,23 @@ from searchengine.models.embedding.multisize import MultiSizeEmbedding
 from searchengine.models.interaction.fm import FMInteraction
 from searchengine.models.interaction.pairs import PairwiseProducts
 from searchengine.searchspace import Decision, SearchSpace
-from searchengine.searchspace._multisize import is_multisize, slot_value
+from searchengine.searchspace._multisize import slot_value
 
 __all__ = ["SharedSupernet", "is_shareable", "largest"]
-
-DIM, GATE = "model.embedding.dim", "model.interactions.gate["
 
 
 def is_shareable(decision: Decision) -> bool:
     """Whether a decision is applied by masking the supernet (widths, multi-size, gates)."""
-    name = decision.name
-    width = name == DIM or name.startswith(DIM + "[")
-    return (width and decision.kind != "float") or is_multisize(name) or name.startswith(GATE)
+    role = decision.role
+    return (role == "dim" and decision.kind != "float") or role in ("multisize", "gate")
 
 
 def largest(decision: Decision) -> Any:
     """The value of a shareable decision in the full-size architecture."""
-    if decision.name.startswith(GATE):
+    if decision.role == "gate":
         return True
-    if ".shrink[" in decision.name:
-        return 0
+    if decision.role == "multisize":  # the default is the full size (no shrinking)
+        return decision.default
     if decision.kind == "categorical":
         return max(decision.choices)
     return decision.distribution.high  # type: ignore[attr-defined]
@@ -111,16 +108,16 @@ class SharedSupernet:
     # -- masks of an architecture
     def _width_masks(self, values: Mapping[str, Any]) -> list[Tensor] | None:
         e = self.embedding
-        if e is None or not any(n == DIM or n.startswith(DIM + "[") for n in values):
+        dims = [d for d in self.decisions if d.role == "dim" and d.name in values]
+        if e is None or not dims:
             return None
+        chosen = {d.key: int(values[d.name]) for d in dims}  # key None: every field
         masks, start = [], 0
         for width in e.widths:  # field_names holds the groups' fields, group after group
             count = sum(1 for n in e.field_names if e.dims[n] == width)
             names = e.field_names[start : start + count]
             start += count
-            keep = torch.tensor(
-                [int(values.get(f"{DIM}[{n}]", values.get(DIM, width))) for n in names]
-            )
+            keep = torch.tensor([chosen.get(n, chosen.get(None, width)) for n in names])
             masks.append((torch.arange(width)[None, :] < keep[:, None]).float())  # (F_g, D_g)
         return masks
 
@@ -139,9 +136,9 @@ class SharedSupernet:
         if self.embedding is None:
             return []
         out = []
-        for name, kept in values.items():
-            if name.startswith(GATE) and not kept:
-                a, b = name[len(GATE) : -1].split(",", 1)
+        for d in self.decisions:
+            if d.role == "gate" and not values.get(d.name, True):
+                a, b = d.pair
                 out.append((self.embedding.position(a), self.embedding.position(b)))
         return out
 
