@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import hashlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -14,12 +14,16 @@ from searchengine.registry import Registry
 
 if TYPE_CHECKING:
     import optuna
+    from optuna.trial import FrozenTrial
 
-    from searchengine.engine import Session
+    from searchengine.evaluation.evaluator import BaseEvaluator, Evaluator
     from searchengine.searchspace import SearchSpace
+    from searchengine.spec import Architecture, Spec
 
 __all__ = [
     "DONE_ATTR",
+    "Session",
+    "training_evaluator",
     "STRATEGIES",
     "NoOptions",
     "OneShotStrategy",
@@ -33,6 +37,46 @@ ALL_KINDS = frozenset({"float", "int", "categorical"})
 #: Study user attribute a one-shot strategy sets once its search is recorded, so that a
 #: rerun on the same storage (or another worker) does not search again.
 DONE_ATTR = "searchengine:oneshot_done"
+
+
+class Session(Protocol):
+    """What a one-shot strategy may use of the search in progress.
+
+    The engine's :class:`searchengine.engine.Session` is one; strategies know only this
+    protocol, so the strategy layer never imports the engine above it.
+    """
+
+    spec: Spec
+    space: SearchSpace
+    study: optuna.Study
+    evaluator: BaseEvaluator
+    #: The objectives' metric names, in the spec's order.
+    objectives: list[str]
+
+    def time_left(self) -> float:
+        """Seconds left of the run's timeout (``inf`` without one)."""
+        ...
+
+    def record(
+        self, arch: Architecture, *, user_attrs: dict[str, Any] | None = None
+    ) -> FrozenTrial:
+        """Evaluate ``arch`` with the common evaluator and tell it as one trial."""
+        ...
+
+    def report_epoch(self, phase: str, epoch: int, epochs: int, metrics: dict[str, float]) -> None:
+        """Show a search epoch (``phase``: e.g. ``supernet``) in the run's progress."""
+        ...
+
+
+def training_evaluator(session: Session, strategy: str) -> Evaluator:
+    """The session's CTR evaluator (data, models, training), which one-shot strategies
+    train with; a generic spec's function evaluator has none of that."""
+    from searchengine.evaluation.evaluator import Evaluator
+
+    evaluator = session.evaluator
+    if not isinstance(evaluator, Evaluator):
+        raise SearchEngineError(f"{strategy} needs a CTR spec (data and model), not a generic one")
+    return evaluator
 
 
 class NoOptions(BaseModel):

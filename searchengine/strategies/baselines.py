@@ -21,11 +21,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from searchengine.errors import SearchEngineError
-from searchengine.strategies.base import DONE_ATTR, STRATEGIES, OneShotStrategy
+from searchengine.strategies.base import (
+    DONE_ATTR,
+    STRATEGIES,
+    OneShotStrategy,
+    Session,
+    training_evaluator,
+)
 
 if TYPE_CHECKING:
-    from searchengine.engine import Session
     from searchengine.searchspace import SearchSpace
 
 __all__ = ["FDEStrategy", "MDEStrategy", "effective_vocabulary"]
@@ -104,9 +108,7 @@ class MDEStrategy(_Baseline):
     Options = MDEOptions
 
     def widths(self, session: Session) -> dict[str, int]:
-        data = getattr(session.evaluator, "data", None)
-        if data is None:
-            raise SearchEngineError("mde needs a CTR spec (data and model), not a generic one")
+        data = training_evaluator(session, self.name).data
         decisions = _dim_decisions(session.space)
         if not decisions:
             return {}

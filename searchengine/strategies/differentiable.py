@@ -23,12 +23,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from searchengine.errors import SearchEngineError, SpecError
-from searchengine.strategies.base import DONE_ATTR, STRATEGIES, OneShotStrategy
+from searchengine.errors import SpecError
+from searchengine.strategies.base import (
+    DONE_ATTR,
+    STRATEGIES,
+    OneShotStrategy,
+    Session,
+    training_evaluator,
+)
 
 # torch and the supernet are imported where used: listing strategies must not load them
 if TYPE_CHECKING:
-    from searchengine.engine import Session
     from searchengine.searchspace import SearchSpace
     from searchengine.spec import Architecture
     from searchengine.spec.format import TrainSpec
@@ -153,11 +158,7 @@ class DifferentiableStrategy(OneShotStrategy):
 
         if session.study.user_attrs.get(DONE_ATTR):  # the engine's claim holds the budget
             return
-        evaluator: Any = session.evaluator
-        if getattr(evaluator, "data", None) is None or not hasattr(evaluator, "tensors"):
-            raise SearchEngineError(
-                "differentiable needs a CTR spec (data and model), not a generic one"
-            )
+        evaluator = training_evaluator(session, self.name)
         started = time.monotonic()
         space = session.space
         relaxable = classify(space)

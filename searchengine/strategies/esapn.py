@@ -26,17 +26,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from searchengine.errors import SearchEngineError, SpecError
+from searchengine.errors import SpecError
 from searchengine.spec.architecture import MODEL_ATTR, Architecture
 from searchengine.spec.format import ModelSpec, Spec
-from searchengine.strategies.base import DONE_ATTR, STRATEGIES, OneShotStrategy
+from searchengine.strategies.base import (
+    DONE_ATTR,
+    STRATEGIES,
+    OneShotStrategy,
+    Session,
+    training_evaluator,
+)
 
 # torch and the search are imported where used: listing strategies must not load them
 if TYPE_CHECKING:
     from torch import nn
 
     from searchengine.data.schema import DataSchema
-    from searchengine.engine import Session
     from searchengine.models.embedding.dynamic import DynamicEmbedding
     from searchengine.searchspace import SearchSpace
     from searchengine.strategies._esapn import ESAPNSettings, SearchOutcome
@@ -111,9 +116,7 @@ class ESAPNStrategy(OneShotStrategy):
 
         if session.study.user_attrs.get(DONE_ATTR):  # the engine's claim holds the budget
             return
-        evaluator: Any = session.evaluator
-        if getattr(evaluator, "data", None) is None or not hasattr(evaluator, "build"):
-            raise SearchEngineError("esapn needs a CTR spec (data and model), not a generic one")
+        evaluator = training_evaluator(session, self.name)
         schema = evaluator.data.schema
         base = session.space.fixed(session.space.defaults())
         dynamic = base.model.embedding.dynamic

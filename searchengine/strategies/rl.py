@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from searchengine.errors import SpecError
-from searchengine.strategies.base import STRATEGIES, SamplerStrategy
+from searchengine.strategies.base import STRATEGIES, SamplerStrategy, Session
 
 # the controller (torch) is imported where used: listing strategies must not load it
 if TYPE_CHECKING:
     import optuna
 
-    from searchengine.engine import Session
     from searchengine.searchspace import SearchSpace
     from searchengine.strategies._rl import ControllerSampler, ControllerSettings
 

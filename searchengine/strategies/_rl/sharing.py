@@ -21,13 +21,14 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import optuna
 import torch
 from torch import nn
 
-from searchengine.errors import SearchEngineError, SpecError
+from searchengine.errors import SpecError
 from searchengine.evaluation import METRICS
 from searchengine.evaluation.trainer import autocast, make_optimizers
 from searchengine.searchspace import Decision, SearchSpace
@@ -37,10 +38,7 @@ from searchengine.strategies._rl.policy import Learner, Policy, mix_seed, single
 from searchengine.strategies._rl.reward import Outcome, Rewarder, RewardSettings
 from searchengine.strategies._rl.sampler import ControllerSettings
 from searchengine.strategies._rl.supernet import SharedSupernet, is_shareable, largest
-from searchengine.strategies.base import DONE_ATTR
-
-if TYPE_CHECKING:
-    from searchengine.engine import Session
+from searchengine.strategies.base import DONE_ATTR, Session, training_evaluator
 
 __all__ = ["SharingSettings", "weight_sharing_search"]
 
@@ -132,11 +130,7 @@ def weight_sharing_search(
     study = session.study
     if study.user_attrs.get(DONE_ATTR):  # the engine's claim holds the budget
         return
-    evaluator = session.evaluator
-    if getattr(evaluator, "data", None) is None or not hasattr(evaluator, "build"):
-        raise SearchEngineError(
-            "weight sharing needs a CTR spec (data and model), not a generic one"
-        )
+    training_evaluator(session, "weight sharing")  # a generic spec cannot share weights
     started = time.monotonic()
     controller = _controller(session.space, settings, seed)
     full = session.space.fixed(
@@ -177,7 +171,7 @@ class _SupernetRun:
         seed: int,
     ) -> None:
         self.session, self.controller, self.settings = session, controller, settings
-        evaluator: Any = session.evaluator
+        evaluator = training_evaluator(session, "weight sharing")
         if full.train.threads:
             torch.set_num_threads(full.train.threads)
         self.schema = evaluator.data.schema
@@ -295,15 +289,17 @@ class _SupernetRun:
 def _reward_objectives(session: Session) -> tuple[str, bool, tuple[bool, ...]]:
     """The primary objective's metric (measured on a batch), whether ``embedding_params``
     is an objective too, and whether each of the two is maximized."""
-    from searchengine.engine import directions
-
     first = session.objectives[0]
     if first not in METRICS.names():
         raise SpecError(
             f"search.options.weight_sharing: the first objective must be a prediction "
             f"metric measured on a batch ({', '.join(METRICS.names())}), got {first!r}"
         )
-    senses = dict(zip(session.objectives, directions(session.spec), strict=True))
+    maximize = optuna.study.StudyDirection.MAXIMIZE
+    senses = {
+        o: "maximize" if d == maximize else "minimize"
+        for o, d in zip(session.objectives, session.study.directions, strict=True)
+    }
     others = [o for o in session.objectives[1:] if o != COST]
     if others:
         _log.warning("weight sharing rewards %s and %s only, not %s", first, COST, others)
