@@ -36,7 +36,7 @@ import optuna  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 
 from searchengine import run  # noqa: E402
-from searchengine._results import hypervolume_of  # noqa: E402
+from searchengine.engine.results import hypervolume_of  # noqa: E402
 from searchengine.searchspace import parse_spec  # noqa: E402
 
 DATA = {

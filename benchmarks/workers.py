@@ -105,7 +105,7 @@ def _branin(trial: optuna.Trial) -> float:
 def optuna_alone(kind: str, pg: object | None, trials: int, tag: str) -> float:
     """ms per trial of Optuna's own ``study.optimize`` on the cheap workload: the same
     objective, TPE settings and storage (ours tuned as the engine opens it), one process."""
-    from searchengine._storage import StorageOptions, open_storage
+    from searchengine.engine.storage import StorageOptions, open_storage
 
     with tempfile.TemporaryDirectory() as tmp:
         url = _storage(kind, Path(tmp), pg, f"alone_{tag}")

@@ -162,7 +162,7 @@ def _positive(name: str, value: float | None) -> None:
 
 
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from searchengine import _results
+    from searchengine.engine import results as _results
     from searchengine.engine import run
     from searchengine.searchspace import load_spec
 
@@ -201,7 +201,7 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
 def _cmd_worker(args: argparse.Namespace, console: Console) -> int:
     import os
 
-    from searchengine import _results
+    from searchengine.engine import results as _results
     from searchengine.engine import run
     from searchengine.searchspace import load_spec
 
@@ -266,7 +266,7 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
-    from searchengine._preflight import check_data
+    from searchengine.engine.preflight import check_data
     from searchengine.searchspace import SearchSpace, load_spec
     from searchengine.searchspace.loader import spec_source
     from searchengine.strategies import create_strategy

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from searchengine._format import number
-from searchengine._results import _fmt
+from searchengine.engine.results import _fmt
 from searchengine.report._html import _fmt as html_fmt
 
 

@@ -12,10 +12,10 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from searchengine import _results
-from searchengine._storage import default_storage_url, open_storage
 from searchengine.compare._stats import mean_std, welch_t_test
 from searchengine.engine import SECONDS_ATTR, directions, run, storage_options
+from searchengine.engine import results as _results
+from searchengine.engine.storage import default_storage_url, open_storage
 from searchengine.errors import SearchEngineError, SpecError, SpecIssue
 from searchengine.spec import Spec
 from searchengine.spec.format import safe_name

@@ -28,8 +28,8 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from searchengine._runs import OpenedRun, open_run
 from searchengine.data import DataSchema, FittedEncoders, fit_encoders, write_encoders
+from searchengine.engine.runs import OpenedRun, open_run
 from searchengine.errors import SearchEngineError
 from searchengine.exporting._bundle import (
     FILES,
@@ -138,7 +138,7 @@ def _spec(run: OpenedRun) -> Any:
 
 
 def _choose(study: optuna.Study, number: int | None) -> FrozenTrial:
-    from searchengine._results import best_trials
+    from searchengine.engine.results import best_trials
 
     if number is None:
         best = best_trials(study)

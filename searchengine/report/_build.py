@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from searchengine._runs import open_run
+from searchengine.engine.runs import open_run
 from searchengine.errors import SearchEngineError
 from searchengine.report import _arch, _search
 from searchengine.report._context import ReportContext

@@ -302,7 +302,7 @@ def test_local_workers_share_the_cores_out(tmp_path: Path, monkeypatch) -> None:
     """N local workers each get cores // N torch threads (one each at least), unless the
     spec or the environment says otherwise: N processes with every core each would spin
     OpenMP threads against each other."""
-    from searchengine._workers import _cores, _thread_env
+    from searchengine.engine.workers import _cores, _thread_env
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     expected = max(1, _cores() // 2)

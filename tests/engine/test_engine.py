@@ -229,7 +229,7 @@ def test_a_study_that_meets_the_budget_says_so(tmp_path: Path, caplog) -> None:
 def test_a_budget_too_small_for_the_strategy_is_warned_of_once(
     tmp_path: Path, strategy: str, options: str, note: str | None, caplog, monkeypatch
 ) -> None:
-    from searchengine import engine
+    from searchengine.engine import loop as engine
 
     monkeypatch.setattr(engine, "_noted", set())
     spec = parse_spec(generic(extra=f"search: {{options: {options}}}\n"))

@@ -79,7 +79,7 @@ def test_ctrl_c_as_the_heartbeat_starts_leaves_no_thread_behind(
 ) -> None:
     """A SIGINT just after the heartbeat thread started, before the trial's block is
     entered, must not leave that thread beating: the process would wait for it at exit."""
-    from searchengine.engine import _heartbeat
+    from searchengine.engine.session import _heartbeat
 
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'db'}", heartbeat_interval=1)
     study = optuna.create_study(storage=storage)

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 from searchengine import parse_spec, run
-from searchengine._progress import Progress, _clock
 from searchengine.cli import main
+from searchengine.engine.progress import Progress, _clock
 from searchengine.evaluation import Evaluator
 
 TINY = {

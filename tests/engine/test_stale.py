@@ -13,8 +13,8 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from searchengine import run
-from searchengine._stale import WORKER_ATTR, _start_ticks
 from searchengine.engine import open_study
+from searchengine.engine.stale import WORKER_ATTR, _start_ticks
 from searchengine.searchspace import SearchSpace, parse_spec
 from searchengine.strategies import resolve_strategy
 from tests.engine.test_engine import generic
@@ -153,7 +153,7 @@ def test_a_signal_is_held_while_the_journal_lock_is(tmp_path: Path) -> None:
     import os
     import signal
 
-    from searchengine._storage import open_storage
+    from searchengine.engine.storage import open_storage
 
     storage = open_storage(f"journal:{tmp_path / 'study.log'}")
     lock = storage._backend._lock

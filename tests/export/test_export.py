@@ -15,9 +15,9 @@ from optuna.trial import TrialState
 
 import searchengine
 from searchengine import parse_spec
-from searchengine._runs import open_run
 from searchengine.cli import main
 from searchengine.data import DATASETS, load_data
+from searchengine.engine.runs import open_run
 from searchengine.evaluation import Evaluator
 from searchengine.evaluation.metrics import auc
 from searchengine.evaluation.trainer import predict

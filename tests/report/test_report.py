@@ -12,8 +12,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from searchengine import parse_spec, run
-from searchengine._runs import open_run
 from searchengine.cli import main
+from searchengine.engine.runs import open_run
 from searchengine.report import FIGURES, ReportContext, build_report
 from searchengine.report._search import hypervolume_data
 from searchengine.strategies import STRATEGIES

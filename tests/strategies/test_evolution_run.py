@@ -18,10 +18,11 @@ import pytest
 from optuna.trial import TrialState
 from rich.console import Console
 
-from searchengine import _results, parse_spec, run
-from searchengine._storage import open_storage
+from searchengine import parse_spec, run
 from searchengine.cli import main
 from searchengine.engine import budget_used
+from searchengine.engine import results as _results
+from searchengine.engine.storage import open_storage
 from searchengine.strategies._evolution import GENERATION_KEY, SLOT_KEY, parents_key
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -33,7 +33,7 @@ from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
 from searchengine._format import number
-from searchengine._results import best_trials
+from searchengine.engine.results import best_trials
 from searchengine.spec import Spec
 
 __all__ = ["Progress"]
@@ -69,7 +69,7 @@ class Progress:
         log_json: TextIO | None = None,
         evaluator: Any = None,
     ) -> None:
-        from searchengine.engine import budget_used
+        from searchengine.engine.study import budget_used
 
         self.study, self.budget, self.enabled = study, budget, enabled
         self.objectives = [o.metric for o in spec.objectives]
@@ -159,7 +159,7 @@ class Progress:
 
     def update(self, study: optuna.Study, trial: FrozenTrial | None) -> None:
         """A trial finished (a study callback), or a coordinator polls (``trial`` None)."""
-        from searchengine.engine import budget_used
+        from searchengine.engine.study import budget_used
 
         if self._bar is None and self._plain is None and self.log_json is None:
             return  # nothing is shown: no storage reads (they cost a trial milliseconds)

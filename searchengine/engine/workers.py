@@ -28,7 +28,7 @@ from typing import TextIO
 
 import yaml
 
-from searchengine._progress import Progress
+from searchengine.engine.progress import Progress
 from searchengine.errors import SearchEngineError
 from searchengine.evaluation import make_evaluator
 from searchengine.searchspace import SearchSpace
@@ -66,7 +66,8 @@ def run_workers(
     stale_after: float | None = None,
 ) -> object:
     """Run ``spec.search.workers`` worker processes on one study; see the module docstring."""
-    from searchengine.engine import finish, open_study, prepare_data
+    from searchengine.engine.loop import finish, prepare_data
+    from searchengine.engine.study import open_study
     from searchengine.searchspace.loader import spec_source
     from searchengine.strategies import create_strategy
 

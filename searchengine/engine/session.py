@@ -1,21 +1,9 @@
-"""The ask -> evaluate -> tell loop, study creation and resume, callbacks.
+"""The session of a run: the ask -> evaluate -> tell loop of one worker.
 
-``run(spec)`` compiles the spec's space, opens (or resumes) its Optuna study, and lets the
-strategy drive it until the trial budget, counted over the whole study, or the timeout
-is spent. Every candidate becomes one trial: COMPLETE with its objective values (and its
-constraint values, so infeasible trials are recorded as such), PRUNED, or FAIL with its
-reason in the trial's user attributes. The study stays consistent whatever happens:
-
-* Ctrl-C fails the running trial as ``interrupted``; it does not count against the
-  budget and a rerun continues.
-* With several workers on one storage, the budget is shared: a worker asks only while
-  finished + running trials are below it, and a trial that still overshoots (two workers
-  racing) is closed as ``surplus`` before any work is done.
-* On RDB storages each running trial sends heartbeats; a trial whose worker died is failed
-  after the grace period and re-queued once, and the failed copy does not count.
-* A purely discrete space (int and categorical decisions) with no more candidates than
-  the budget ends the run, with a warning, once every candidate has a COMPLETE trial:
-  more trials could only repeat them.
+Every candidate becomes one trial: COMPLETE with its objective values (and its constraint
+values, so infeasible trials are recorded as such), PRUNED, or FAIL with its reason in the
+trial's user attributes. The study stays consistent whatever happens (see
+:mod:`searchengine.engine`).
 """
 
 from __future__ import annotations
@@ -28,84 +16,32 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TextIO
+from dataclasses import dataclass
+from typing import Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
-from searchengine import _results
-from searchengine._preflight import check_data
-from searchengine._progress import Progress
-from searchengine._stale import can_resolve, fail_gone_trials, mark_worker, own_running
-from searchengine._storage import StorageOptions, default_storage_url, open_storage
-from searchengine.errors import SearchEngineError, SpecError
-from searchengine.evaluation import CandidateError, make_evaluator, metric_direction
+from searchengine.engine.stale import can_resolve, fail_gone_trials, mark_worker, own_running
+from searchengine.engine.study import (
+    _ENUMERATED,
+    ONESHOT_ATTR,
+    TRIAL_STRATEGY_ATTR,
+    Callback,
+    _claimed,
+    budget_used,
+    constraint_key,
+)
+from searchengine.errors import SearchEngineError
+from searchengine.evaluation import CandidateError
 from searchengine.evaluation.evaluator import BaseEvaluator, Result
 from searchengine.searchspace import SearchSpace
 from searchengine.searchspace._enumerate import Candidate, candidate_of, candidates
-from searchengine.searchspace.loader import spec_source
 from searchengine.spec import Architecture, Spec
-from searchengine.spec.format import SearchSettings, safe_name
-from searchengine.strategies import (
-    RandomStrategy,
-    SamplerStrategy,
-    Strategy,
-    continued_seed,
-    create_strategy,
-)
 
-__all__ = ["RunResult", "Session", "budget_used", "open_study", "run"]
-
-_log = logging.getLogger(__name__)
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-SPACE_ATTR, SPEC_ATTR = "searchengine:space", "searchengine:spec"
-SECONDS_ATTR = "searchengine:seconds"
-ONESHOT_ATTR = "searchengine:oneshot"
-#: Study user attribute: the strategy that drives the study (the last one switched to).
-STRATEGY_ATTR = "searchengine:strategy"
-#: Trial user attribute: the strategy that proposed the trial.
-TRIAL_STRATEGY_ATTR = "strategy"
-Callback = Callable[[optuna.Study, FrozenTrial], None]
-# the most candidates of a discrete space enumerated to tell when it is exhausted
-_ENUMERATED = 100_000
-
-
-@dataclass
-class RunResult:
-    """The outcome of :func:`run`."""
-
-    study: optuna.Study
-    space: SearchSpace
-    out_dir: Path
-    best: list[FrozenTrial] = field(default_factory=list)
-    interrupted: bool = False
-    summary: dict[str, Any] = field(default_factory=dict)
-
-
-def _uncounted(trials: Sequence[FrozenTrial]) -> set[int]:
-    """Numbers of finished trials that do not use budget: interrupted, surplus, retried."""
-    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
-    return retried | {
-        t.number for t in trials if t.user_attrs.get("interrupted") or t.user_attrs.get("surplus")
-    }
-
-
-def budget_used(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> int:
-    """Finished trials that count against the budget (of ``trials``, read if not given)."""
-    if trials is None:
-        trials = study.get_trials(deepcopy=False)
-    skip = _uncounted(trials)
-    return sum(1 for t in trials if t.state in FINISHED and t.number not in skip)
-
-
-def _claimed(trials: Sequence[FrozenTrial], below: int | None = None) -> int:
-    """Trials that use budget now or will: counted finished ones, running and waiting ones."""
-    skip = _uncounted(trials)
-    return sum(1 for t in trials if t.number not in skip and (below is None or t.number < below))
+_log = logging.getLogger("searchengine.engine")
 
 
 class Session:
@@ -175,7 +111,7 @@ class Session:
 
         A budget spent only by counting RUNNING trials is not spent yet: this waits for
         them to finish, or to be failed as stale (their worker gone, see
-        :mod:`searchengine._stale`) and re-queued, then runs the re-queued copies. It does
+        :mod:`searchengine.engine.stale`) and re-queued, then runs the re-queued copies. It does
         not wait for a trial that nothing can tell stale (another host's, on a storage
         without heartbeats and no ``stale_after``): that one keeps its budget slot.
         """
@@ -342,7 +278,7 @@ class Session:
         """Evaluate one asked trial and tell the study; never raises for a bad candidate.
 
         A trial that another worker closed meanwhile (it took this worker for a dead one,
-        see :mod:`searchengine._stale`) keeps the state it was given; its result is
+        see :mod:`searchengine.engine.stale`) keeps the state it was given; its result is
         dropped, since its retry evaluates the same candidate again.
         """
         with _heartbeat(self.study, trial):
@@ -516,296 +452,3 @@ def _beat(storage: BaseHeartbeat, trial_id: int, interval: int, stop: threading.
         storage.record_heartbeat(trial_id)
         if stop.wait(timeout=interval):
             return
-
-
-def constraint_key(c: Any) -> str:
-    """The name a constraint is stored under: ``embedding_params<=20000``."""
-    parts = ([f"{c.metric}<={c.max:g}"] if c.max is not None else []) + (
-        [f"{c.metric}>={c.min:g}"] if c.min is not None else []
-    )
-    return " and ".join(parts)
-
-
-def directions(spec: Spec) -> list[str]:
-    return [o.direction or metric_direction(o.metric) or "minimize" for o in spec.objectives]
-
-
-def _pruner(spec: Spec) -> optuna.pruners.BasePruner:
-    if spec.search.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
-    if spec.search.pruner == "hyperband":
-        epochs = spec.train.epochs if isinstance(spec.train.epochs, int) else 100
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 2))
-    return optuna.pruners.NopPruner()
-
-
-def storage_options(settings: SearchSettings) -> StorageOptions:
-    return StorageOptions(settings.heartbeat, settings.grace, settings.retry_seconds)
-
-
-def open_study(
-    spec: Spec,
-    space: SearchSpace,
-    strategy: Strategy,
-    storage: str,
-    study_name: str,
-    *,
-    worker: int | None = None,
-    switch: bool = False,
-) -> optuna.Study:
-    """Create the study, or load it to resume; check it still fits the spec.
-
-    The study is loaded with ``strategy``'s sampler, its seed continued from
-    ``search.seed``, the trials already in the study and the ``worker`` index (see
-    :func:`~searchengine.strategies.continued_seed`).
-
-    A study remembers the strategy that drives it; another strategy continues it only
-    with ``switch`` (``run --continue-with``), and each trial records its strategy.
-
-    Raises:
-        SpecError: the study exists with other objectives, or a decision of the same name
-            now has another distribution.
-        SearchEngineError: the study is driven by another strategy (without ``switch``).
-    """
-    wanted = directions(spec)
-    study = optuna.create_study(
-        storage=open_storage(storage, storage_options(spec.search)),
-        study_name=study_name,
-        directions=wanted,
-        sampler=optuna.samplers.RandomSampler(strategy.seed),
-        pruner=_pruner(spec),
-        load_if_exists=True,
-    )
-    started = len(study.get_trials(deepcopy=False))
-    strategy.seed = continued_seed(spec.search.seed, started=started, worker=worker)
-    if isinstance(strategy, SamplerStrategy) and not strategy.one_shot:
-        study.sampler = strategy.sampler(
-            space, [optuna.study.StudyDirection[d.upper()] for d in wanted]
-        )
-    else:
-        study.sampler = optuna.samplers.RandomSampler(strategy.seed)
-    found = [d.name.lower() for d in study.directions]
-    if found != wanted:
-        raise SpecError(
-            f"study {study_name!r} in {storage} optimizes {found}, the spec "
-            f"{wanted}; pick another --study name"
-        )
-    stored: dict[str, str] = dict(study.user_attrs.get(SPACE_ATTR, {}))
-    changed = [n for n, d in space.signature().items() if n in stored and stored[n] != d]
-    if changed:
-        raise SpecError(
-            f"decision(s) {', '.join(changed[:5])} changed their distribution since study "
-            f"{study_name!r} began; a decision keeps one distribution within a study. "
-            "Use another --study name, or restore the spec."
-        )
-    if any(n not in stored for n in space.signature()):
-        stored.update(space.signature())
-        study.set_user_attr(SPACE_ATTR, stored)
-    if SPEC_ATTR not in study.user_attrs:
-        study.set_user_attr(SPEC_ATTR, spec.model_dump(mode="json", by_alias=True))
-    _check_strategy(study, spec.search.strategy, storage, switch)
-    return study
-
-
-def _check_strategy(study: optuna.Study, strategy: str, storage: str, switch: bool) -> None:
-    """Refuse to drive a study with another strategy than its own, unless ``switch``."""
-    before = study.user_attrs.get(STRATEGY_ATTR)
-    if before == strategy:
-        return
-    if before is not None and not switch:
-        raise SearchEngineError(
-            f"study {study.study_name!r} in {storage} is searched by {before} "
-            f"({budget_used(study)} trials); rerun with --strategy {before} to continue it, "
-            f"--continue-with {strategy} to continue it with {strategy}, or --study NAME "
-            "for a new study"
-        )
-    if before is not None:
-        _log.warning("study %r: %s continues the search of %s", study.study_name, strategy, before)
-    study.set_user_attr(STRATEGY_ATTR, strategy)
-
-
-def run(
-    spec: Spec,
-    *,
-    strategy: str | None = None,
-    trials: int | None = None,
-    timeout: float | None = None,
-    storage: str | None = None,
-    study_name: str | None = None,
-    seed: int | None = None,
-    out: str | Path | None = None,
-    workers: int | None = None,
-    worker_index: int | None = None,
-    continue_with: bool = False,
-    callbacks: Sequence[Callback] = (),
-    evaluator: BaseEvaluator | None = None,
-    progress: bool = True,
-    write_results: bool = True,
-    log_json: TextIO | None = None,
-    stale_after: float | None = None,
-) -> RunResult:
-    """Run (or resume) the search a spec describes.
-
-    Arguments override the spec's ``search`` settings. A study searched by another
-    strategy is continued only with ``continue_with``. With ``workers > 1``, that many
-    local worker processes share the study (see :mod:`searchengine._workers`).
-    The strategy's seed continues from ``search.seed``, the trials already in the study
-    and ``worker_index``, so a rerun or another worker on one study proposes new
-    candidates while training stays seeded by ``search.seed``. ``progress``
-    shows a live bar on stderr; ``log_json`` receives one JSON line per epoch and per
-    finished trial (see :mod:`searchengine._progress`). ``stale_after``: seconds after
-    which a RUNNING trial that cannot be checked otherwise (another host's, on a storage
-    without heartbeats) is failed and retried (see :mod:`searchengine._stale`).
-
-    Returns:
-        The study, the best trial (or the Pareto set), whether the run was interrupted;
-        ``result.json`` and ``best.yaml`` are written to the output folder (default
-        ``runs/<name>/``) unless ``write_results`` is false.
-
-    Raises:
-        SearchEngineError: bad input (unknown strategy, data errors, study mismatch).
-    """
-    settings = spec.search.model_copy(
-        update={
-            k: v
-            for k, v in {
-                "strategy": strategy,
-                "trials": trials,
-                "timeout": timeout,
-                "storage": storage,
-                "study": study_name,
-                "seed": seed,
-                "workers": workers,
-            }.items()
-            if v is not None
-        }
-    )
-    spec = spec.model_copy(update={"search": settings})
-    space = SearchSpace.from_spec(spec)
-    strategy_obj = create_strategy(
-        settings.strategy, settings.options, seed=settings.seed, source=spec_source(spec)
-    )
-    if not strategy_obj.searches(space):  # a concrete spec (best.yaml): evaluate it once
-        strategy_obj = RandomStrategy(seed=settings.seed)
-    strategy_obj.check(space)
-    _note_budget(strategy_obj, settings.trials if len(space) else 1)
-    out_dir = Path(out) if out is not None else Path("runs") / safe_name(spec.name)
-    if settings.workers > 1:
-        from searchengine._workers import run_workers
-
-        return run_workers(
-            spec,
-            space,
-            out_dir,
-            progress=progress,
-            log_json=log_json,
-            switch=continue_with,
-            stale_after=stale_after,
-        )
-    evaluator = evaluator or make_evaluator(
-        spec, fidelity=settings.fidelity, weights_dir=out_dir / "weights"
-    )
-    prepare_data(spec, evaluator)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    storage_url = settings.storage or default_storage_url(out_dir)
-    study = open_study(
-        spec,
-        space,
-        strategy_obj,
-        storage_url,
-        spec.study_name,
-        worker=worker_index,
-        switch=continue_with,
-    )
-    budget = settings.trials if len(space) else 1
-    if budget_used(study) >= budget:
-        _say_budget_met(study, budget, storage_url)
-        return finish(study, space, spec, out_dir, storage_url, False, write_results)
-    timeout = settings.timeout
-    if timeout is not None:  # like the trial budget, the time budget spans resumes
-        timeout = max(0.0, timeout - float(study.user_attrs.get(SECONDS_ATTR, 0.0)))
-    display = Progress(
-        study, budget, spec, enabled=progress, log_json=log_json, evaluator=evaluator
-    )
-    session = Session(
-        spec,
-        space,
-        study,
-        evaluator,
-        trials=budget,
-        timeout=timeout,
-        callbacks=[*callbacks, display.update, strategy_obj.after_trial],
-        stale_after=stale_after,
-    )
-    interrupted = False
-    with display:
-        try:
-            if strategy_obj.one_shot:
-                with session.claim_search() as mine:
-                    if mine:
-                        strategy_obj.search(session)  # type: ignore[attr-defined]
-            else:
-                while (trial := session.next_trial()) is not None:
-                    session.evaluate_trial(trial, lambda t=trial: space.sample(t))
-        except KeyboardInterrupt:
-            interrupted = True
-            session.close_own_trials()
-            _log.warning("interrupted: the study is consistent; rerun to continue")
-        finally:
-            _add_seconds(study, time.monotonic() - session.started)
-    return finish(study, space, spec, out_dir, storage_url, interrupted, write_results)
-
-
-def prepare_data(spec: Spec, evaluator: BaseEvaluator) -> None:
-    """Check and load the data before any study or run folder exists, so that a run that
-    stops on bad data (a missing file or column, a label that is not binary, an empty
-    file) leaves nothing behind and a rerun starts clean."""
-    check_data(spec)
-    prepare = getattr(evaluator, "prepare", None)
-    if prepare is not None:
-        prepare()
-
-
-_noted: set[str] = set()
-
-
-def _note_budget(strategy: Strategy, budget: int) -> None:
-    """Warn, once per process, of a budget too small for the strategy to be itself."""
-    note = strategy.budget_note(budget)
-    if note and note not in _noted:
-        _noted.add(note)
-        _log.warning("%s", note)
-
-
-def _say_budget_met(study: optuna.Study, budget: int, storage: str) -> None:
-    used = budget_used(study)
-    _log.warning(
-        "study %r in %s already has %d finished trial%s, the budget is %d: nothing to run "
-        "(give --trials %d or more to search further)",
-        study.study_name, storage, used, "" if used == 1 else "s", budget, used + 1,
-    )  # fmt: skip
-
-
-def _add_seconds(study: optuna.Study, seconds: float) -> None:
-    """Accumulate this process's wall time in the study (the search cost, over resumes)."""
-    try:
-        total = float(study.user_attrs.get(SECONDS_ATTR, 0.0)) + seconds
-        study.set_user_attr(SECONDS_ATTR, total)
-    except SearchEngineError:  # a lost database must not hide the original error
-        _log.warning("could not record the search time in the study")
-
-
-def finish(
-    study: optuna.Study,
-    space: SearchSpace,
-    spec: Spec,
-    out_dir: Path,
-    storage_url: str,
-    interrupted: bool,
-    write_results: bool = True,
-) -> RunResult:
-    """Write the results of a run and wrap them up."""
-    summary: dict[str, Any] = {}
-    if write_results:
-        summary = _results.write(study, space, spec, out_dir, storage_url, spec.search.strategy)
-    return RunResult(study, space, out_dir, _results.best_trials(study), interrupted, summary)

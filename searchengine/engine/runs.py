@@ -62,7 +62,7 @@ def open_run(
         storage, named = _storage_of(folder)
         study = study or named
     _check_exists(storage)
-    from searchengine._storage import StorageOptions, open_storage
+    from searchengine.engine.storage import StorageOptions, open_storage
 
     opened = open_storage(storage, StorageOptions(heartbeat=None))
     names = optuna.get_all_study_names(storage=opened)
@@ -83,7 +83,7 @@ def open_run(
 
 def spec_of(study: optuna.Study) -> Spec | None:
     """The spec stored with ``study`` by ``searchengine run``, or None."""
-    from searchengine.engine import SPEC_ATTR
+    from searchengine.engine.study import SPEC_ATTR
 
     data: Any = study.user_attrs.get(SPEC_ATTR)
     if data is None:
@@ -121,7 +121,7 @@ def _storage_of(folder: Path) -> tuple[str, str | None]:
 
 def _local_file(url: str) -> Path | None:
     """The file of a SQLite or journal storage; None for a database server."""
-    from searchengine._storage import is_journal
+    from searchengine.engine.storage import is_journal
 
     if url.startswith("sqlite:///"):
         return Path(url.removeprefix("sqlite:///"))
