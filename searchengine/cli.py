@@ -269,9 +269,9 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
     from searchengine.engine.preflight import check_data
     from searchengine.searchspace import SearchSpace, load_spec
     from searchengine.searchspace.loader import spec_source
-    from searchengine.strategies import create_strategy
+    from searchengine.strategies import create_strategy, strategy_name_issues
 
-    spec = load_spec(args.spec, args.overrides)
+    spec = load_spec(args.spec, args.overrides, checks=[strategy_name_issues])
     space = SearchSpace.from_spec(spec)
     check_data(spec)
     strategy = create_strategy(

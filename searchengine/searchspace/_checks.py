@@ -156,15 +156,11 @@ def _check_numerical(c: _Compiler, embedding: Any) -> None:
 
 
 def check_search(c: _Compiler) -> None:
-    """Strategy, objectives, constraints and the pruner."""
+    """Objectives, constraints and the pruner (the strategy's name is the strategies'
+    to check: :func:`searchengine.strategies.strategy_name_issues`)."""
     from searchengine.evaluation import metric_direction, metric_names
-    from searchengine.strategies import resolve_strategy
 
     spec = c.spec
-    try:
-        resolve_strategy(spec.search.strategy)
-    except SearchEngineError as exc:
-        c.issue(("search", "strategy"), str(exc))
     known = metric_names()
     seen: set[str] = set()
     for i, objective in enumerate(spec.objectives):
@@ -219,13 +215,12 @@ def raw_name_issues(data: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], str]
     """The registered names of a spec that failed validation, checked on its raw data.
 
     When pydantic rejects a spec, the compiler's name checks never run; these repeat the
-    ones that need no valid spec (dataset, backbone, strategy, metrics), with the same
+    ones that need no valid spec (dataset, backbone, metrics), with the same
     messages, so one report holds every problem of the file.
     """
     from searchengine.data import DATASETS
     from searchengine.evaluation import metric_names
     from searchengine.models import BACKBONES
-    from searchengine.strategies import resolve_strategy
 
     out: list[tuple[tuple[Any, ...], str]] = []
 
@@ -253,12 +248,6 @@ def raw_name_issues(data: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], str]
                  f"unknown backbone {value!r}{did_you_mean(value, known)} "
                  f"(choices: {', '.join(known)})")
             )  # fmt: skip
-    strategy = section("search").get("strategy")
-    if isinstance(strategy, str):
-        try:
-            resolve_strategy(strategy)
-        except SearchEngineError as exc:
-            out.append((("search", "strategy"), str(exc)))
     if "evaluator" not in data:
         metrics = metric_names()
         for key in ("objectives", "constraints"):

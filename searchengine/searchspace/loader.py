@@ -8,7 +8,7 @@ what was expected (``model.embedding.dim.choice[2]: expected a positive integer,
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,13 +69,23 @@ def format_path(loc: Loc) -> str:
     return out
 
 
-def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> Spec:
+#: A check of a spec's raw data by a layer above this one (the strategy names, which
+#: the strategies resolve): ``data -> [(loc, message), ...]``, reported with the rest.
+RawCheck = Callable[[Mapping[str, Any]], list[tuple[Loc, str]]]
+
+
+def load_spec(
+    path: str | Path, overrides: Sequence[str] = (), *, checks: Sequence[RawCheck] = ()
+) -> Spec:
     """Read, override and validate a spec file.
 
     Args:
         path: the YAML file.
         overrides: ``key=value`` strings; the key is a dotted path (``search.trials``,
             ``model.mlp.layers[0]``), the value is YAML (``{choice: [4, 8]}``).
+        checks: more checks of the raw data, by the layers above (e.g.
+            :func:`searchengine.strategies.strategy_name_issues`); their problems are
+            reported with the file's own.
 
     Returns:
         The validated :class:`Spec`; its source (file, lines) is kept for later errors.
@@ -90,11 +100,15 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> Spec:
         raise SpecError(f"no such spec file: {file}") from None
     except OSError as exc:
         raise SpecError(f"cannot read spec file {file}: {exc.strerror}") from None
-    return parse_spec(text, file=file, overrides=overrides)
+    return parse_spec(text, file=file, overrides=overrides, checks=checks)
 
 
 def parse_spec(
-    text: str | Mapping[str, Any], *, file: str | None = None, overrides: Sequence[str] = ()
+    text: str | Mapping[str, Any],
+    *,
+    file: str | None = None,
+    overrides: Sequence[str] = (),
+    checks: Sequence[RawCheck] = (),
 ) -> Spec:
     """Validate a spec given as YAML text or as an already-parsed mapping.
 
@@ -121,7 +135,9 @@ def parse_spec(
             for loc, message in raw_name_issues(data)
             if format_path(loc) not in reported
         ]
+        issues += [source.issue(loc, message) for check in checks for loc, message in check(data)]
         raise source.error(issues) from None
+    issues += [source.issue(loc, message) for check in checks for loc, message in check(data)]
     if issues:
         raise source.error(issues)
     spec._source = source

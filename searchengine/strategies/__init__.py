@@ -1,6 +1,10 @@
 """Strategies: how a study is driven (see :class:`Strategy`)."""
 
-from searchengine.strategies._options import create_strategy, strategy_options
+from searchengine.strategies._options import (
+    create_strategy,
+    strategy_name_issues,
+    strategy_options,
+)
 from searchengine.strategies.base import (
     STRATEGIES,
     NoOptions,
@@ -34,5 +38,6 @@ __all__ = [
     "continued_seed",
     "create_strategy",
     "resolve_strategy",
+    "strategy_name_issues",
     "strategy_options",
 ]

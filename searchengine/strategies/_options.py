@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from searchengine.errors import did_you_mean
+from searchengine.errors import SearchEngineError, did_you_mean
 from searchengine.strategies.base import STRATEGIES, Strategy, resolve_strategy
 
 if TYPE_CHECKING:
@@ -85,6 +85,20 @@ def _note(name: str, left_out: list[str]) -> None:
     _log.warning("search.options: %s does not take %s: ignored", name, "; ".join(left_out))
 
 
+def strategy_name_issues(data: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """A check of a spec's raw data for :func:`searchengine.searchspace.load_spec`: its
+    ``search.strategy`` names a registered strategy or a plug-in class."""
+    search = data.get("search")
+    name = search.get("strategy") if isinstance(search, Mapping) else None
+    if not isinstance(name, str):
+        return []
+    try:
+        resolve_strategy(name)
+    except SearchEngineError as exc:
+        return [(("search", "strategy"), str(exc))]
+    return []
+
+
 def create_strategy(
     name: str,
     options: Mapping[str, Any],
@@ -107,7 +121,11 @@ def create_strategy(
     """
     from searchengine.searchspace.loader import SpecSource, _describe
 
-    cls = resolve_strategy(name)
+    try:
+        cls = resolve_strategy(name)
+    except SearchEngineError as exc:
+        source = source or SpecSource()
+        raise source.error([source.issue(("search", "strategy"), str(exc))]) from None
     own, prefix, left_out = _split(name, cls, options)
     _note(name, left_out)
     try:

@@ -241,7 +241,9 @@ search: {strategy: differentiable, trials: 5, heartbeat: 1, grace: 3}
 
 def test_workers_share_one_one_shot_search(tmp_path: Path, pg_url: str) -> None:
     path = tmp_path / "oneshot.yaml"
-    path.write_text(ONE_SHOT.replace("epochs: 4", "epochs: 1"))
+    # A generous grace: on a loaded machine a heartbeat late by 3 s would make the other
+    # worker take the (live) search over, which is the takeover test's business, not this one's.
+    path.write_text(ONE_SHOT.replace("epochs: 4", "epochs: 1").replace("grace: 3", "grace: 30"))
     procs = [worker(path, pg_url, k) for k in range(2)]
     outputs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
@@ -250,7 +252,12 @@ def test_workers_share_one_one_shot_search(tmp_path: Path, pg_url: str) -> None:
     done = [t for t in trials if t.state == TrialState.COMPLETE]
     assert len(done) == 1 and done[0].user_attrs["search_cost"]["strategy"] == "differentiable"
     assert study.user_attrs["searchengine:oneshot_done"] is True
-    assert all(t.user_attrs.get("surplus") for t in trials if t.state != TrialState.COMPLETE)
+    others = [
+        (t.number, t.state.name, t.user_attrs.get("fail_reason"))
+        for t in trials
+        if t.state != TrialState.COMPLETE and not t.user_attrs.get("surplus")
+    ]
+    assert not others, (others, outputs)
 
 
 def test_a_killed_one_shot_search_is_taken_over(tmp_path: Path, pg_url: str) -> None:
