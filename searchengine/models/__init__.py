@@ -11,6 +11,7 @@ Backbones are looked up in :data:`BACKBONES` (plug-ins: entry point group
 from __future__ import annotations
 
 from searchengine.models import backbones as _backbones  # noqa: F401  (registers them)
+from searchengine.models import strong_backbones as _strong  # noqa: F401  (registers them)
 from searchengine.models.base import BACKBONES, Backbone, CTRModel
 from searchengine.models.blocks import backbone as _blocks  # noqa: F401  (registers `blocks`)
 from searchengine.models.build import build_model, count_embedding_params, resolve

@@ -57,6 +57,8 @@ class Backbone(nn.Module, abc.ABC):
         reports_flops: whether :meth:`flops` counts its FLOPs (the ``flops`` metric).
         needs_equal_dims: whether its interactions need every field at one width (mixed
             widths are then projected to the widest, see ``FieldEmbedding.equalize``).
+        settings: the section of ``model`` that only this backbone reads (``dcnv2`` reads
+            ``model.dcnv2``), or None; its decisions are searched only for this backbone.
         embedding: the field embeddings, or None when the backbone embeds no field.
 
     Args:
@@ -73,6 +75,7 @@ class Backbone(nn.Module, abc.ABC):
     uses_blocks: ClassVar[bool] = False
     reports_flops: ClassVar[bool] = False
     needs_equal_dims: ClassVar[bool] = False
+    settings: ClassVar[str | None] = None
 
     embedding: FieldEmbedding | None
 

@@ -18,6 +18,12 @@ from pydantic import BaseModel
 
 from searchengine.data.schema import DataSchema
 from searchengine.errors import SpecError, SpecIssue, did_you_mean
+from searchengine.models.backbone_settings import (
+    AutoIntConfig,
+    DCNv2Config,
+    FinalMLPConfig,
+    resolve_settings,
+)
 from searchengine.models.blocks.config import BlocksConfig
 from searchengine.models.embedding.dynamic import DynamicConfig
 from searchengine.models.embedding.multisize import MultiSizeConfig
@@ -60,6 +66,7 @@ class ModelConfig:
         blocks: the concrete block DAG (``model.blocks.nodes``), or None.
         groups: AutoGroup's feature sets, order -> its sets (field names, never a ``raw``
             numerical field), or None.
+        dcnv2, autoint, finalmlp: the settings of those backbones.
     """
 
     backbone: str
@@ -72,6 +79,9 @@ class ModelConfig:
     multisize: MultiSizeConfig | None = None
     blocks: BlocksConfig | None = None
     groups: MappingProxyType[int, tuple[tuple[str, ...], ...]] | None = None
+    dcnv2: DCNv2Config = DCNv2Config()
+    autoint: AutoIntConfig = AutoIntConfig()
+    finalmlp: FinalMLPConfig = FinalMLPConfig()
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, schema: DataSchema) -> ModelConfig:
@@ -104,6 +114,7 @@ class ModelConfig:
         if blocks is not None:
             _check_block_groups(blocks, raw, issues)
         groups = _resolve_groups(spec.interactions.groups, schema, issues, raw)
+        dcnv2, autoint, finalmlp = resolve_settings(spec, issues)
         if spec.mlp.activation not in ACTIVATIONS:
             issues.append(
                 SpecIssue(
@@ -132,6 +143,9 @@ class ModelConfig:
             multisize=multisize,
             blocks=blocks,
             groups=groups,
+            dcnv2=dcnv2,
+            autoint=autoint,
+            finalmlp=finalmlp,
         )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from searchengine.errors import SearchEngineError, UnknownNameError, did_you_mean
+from searchengine.spec.backbones import DCNV2_STRUCTURES
 from searchengine.spec.format import DynamicSpec, GateKeep
 
 if TYPE_CHECKING:
@@ -66,6 +67,8 @@ def check_model(c: _Compiler) -> None:
         c, ("model", "mlp", "activation"), model.mlp.activation, "activation", sorted(ACTIVATIONS)
     )
     _check_names(c, ("train", "optimizer"), train.optimizer, "optimizer", sorted(OPTIMIZERS))
+    structure, structures = model.dcnv2.structure, list(DCNV2_STRUCTURES)
+    _check_names(c, ("model", "dcnv2", "structure"), structure, "structure", structures)
     names = c.field_names()
     if isinstance(model.embedding.dim, Mapping) and c.fields:
         loc = ("model", "embedding", "dim")

@@ -205,7 +205,7 @@ class _Compiler:
             users = (
                 [n for n, c in classes.items() if getattr(c, attribute, True)]
                 if attribute
-                else names
+                else _settings_users(d.loc, names, classes, BACKBONES)
             )
             if not users:
                 if attribute in _NEEDED:
@@ -314,6 +314,20 @@ class _Compiler:
             "conditions form a cycle: " + " -> ".join(path),
         )
         return list(range(len(self.decisions)))
+
+
+def _settings_users(
+    loc: Loc, names: list[str], classes: dict[str, Any], registry: Any
+) -> list[str]:
+    """The backbones of the spec that read ``loc``: where ``loc`` is in a section of
+    ``model`` that a registered backbone owns (``Backbone.settings``, e.g. ``model.dcnv2``),
+    only its owners; otherwise every backbone."""
+    if len(loc) < 2 or loc[0] != "model":
+        return names
+    owned = {getattr(c, "settings", None) for _, c in registry.items()}
+    if loc[1] not in owned:
+        return names
+    return [n for n, c in classes.items() if getattr(c, "settings", None) == loc[1]]
 
 
 def _restrict_backbone(d: Decision, users: list[str]) -> Decision | None:

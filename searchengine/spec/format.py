@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
 
+from searchengine.spec.backbones import AutoIntSpec, DCNv2Spec, FinalMLPSpec
 from searchengine.spec.expressions import (
     NonNegFloat,
     NonNegInt,
@@ -400,13 +401,17 @@ GROUP_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
 class BlockNode(_Model):
     """One block of a concrete DAG; the ``i``-th node is block ``b<i>``."""
 
-    type: str = Field(description="A registered block type: mlp, dot, fm, cross, efc.")
+    type: str = Field(
+        description="A registered block type: mlp, dot, fm, cross, efc, cross_v2, attention."
+    )
     inputs: list[str] = Field(
         min_length=1,
         description="What it reads: dense, sparse, a group, or an earlier block b<j> (j < i).",
     )
     width: PosInt | None = Field(None, description="mlp: the hidden width.")
-    layers: PosInt | None = Field(None, description="mlp: hidden layers; cross: cross layers.")
+    layers: PosInt | None = Field(
+        None, description="mlp: hidden layers; cross, cross_v2: cross layers; attention: layers."
+    )
     fields: PosInt | None = Field(None, description="efc: the output fields.")
 
 
@@ -466,12 +471,16 @@ class ModelSpec(_Model):
 
     backbone: StrSlot = Field(  # type: ignore[valid-type]
         "deepfm",
-        description="A registered backbone: fm, fwfm, wide_deep, deepfm, dcn, blocks.",
+        description="A registered backbone: fm, fwfm, wide_deep, deepfm, dcn, dcnv2, autoint, "
+        "finalmlp, blocks.",
     )
     embedding: EmbeddingSpec = EmbeddingSpec()
     mlp: MLPSpec = MLPSpec()
     interactions: InteractionSpec = InteractionSpec()
     cross: CrossSpec = CrossSpec()
+    dcnv2: DCNv2Spec = DCNv2Spec()
+    autoint: AutoIntSpec = AutoIntSpec()
+    finalmlp: FinalMLPSpec = FinalMLPSpec()
     blocks: BlocksSpec | None = Field(
         None, description="The DAG of backbone `blocks` (AutoCTR); default: 3 searched blocks."
     )

@@ -11,7 +11,13 @@ from searchengine.models.blocks import BLOCKS, BlocksConfig, Shape, to_dot, to_m
 from searchengine.spec.format import BlockNode, BlocksSpec, EmbeddingSpec, ModelSpec
 from searchengine.testing import random_batch, tiny_schema
 
-SETTINGS = {"mlp": {"width": 6, "layers": 2}, "cross": {"layers": 2}, "efc": {"fields": 3}}
+SETTINGS = {
+    "mlp": {"width": 6, "layers": 2},
+    "cross": {"layers": 2},
+    "efc": {"fields": 3},
+    "cross_v2": {"layers": 2},
+    "attention": {"layers": 2},
+}
 
 
 @pytest.mark.parametrize("name", BLOCKS.names())
