@@ -63,13 +63,15 @@ class CrossNetworkV2(nn.Module):
 
     def _experts(self, x: Tensor, layer: int) -> Tensor:
         """Every expert's map of ``x`` ``(B, K)``: ``(B, E, K)``."""
-        xe = x.unsqueeze(1).unsqueeze(2)  # (B, 1, 1, K)
-        if self.rank == 0:
-            return (xe @ self.weight[layer].transpose(-1, -2)).squeeze(2)  # (B, E, K)
-        v = xe @ self.v[layer]  # (B, E, 1, r)
+        b, k = x.shape
+        if self.rank == 0:  # one GEMM for all experts
+            w = self.weight[layer].permute(2, 0, 1).reshape(k, -1)  # (K_in, E K_out)
+            return (x @ w.to(x.dtype)).view(b, self.experts, k)
+        v = self.v[layer].permute(1, 0, 2).reshape(k, -1)  # (K, E r)
+        h = (x @ v.to(x.dtype)).view(b, self.experts, self.rank)  # (B, E, r)
         if self.experts > 1:
-            v = torch.tanh(torch.tanh(v) @ self.c[layer])  # (B, E, 1, r)
-        return (v @ self.u[layer]).squeeze(2)  # (B, E, K)
+            h = torch.tanh(torch.einsum("ber,ers->bes", torch.tanh(h), self.c[layer]))
+        return torch.einsum("ber,erk->bek", h, self.u[layer])  # (B, E, K)
 
     def flops(self) -> int:
         """Multiply-adds count 2, per example."""
