@@ -18,7 +18,9 @@ def test_backbone_conformance_odd_schemas(name: str, shape: tuple[int, int]) -> 
 
 
 def test_builtin_backbones_are_registered() -> None:
-    assert {"fm", "fwfm", "wide_deep", "deepfm", "dcn"} <= set(BACKBONES.names())
+    assert {"fm", "fwfm", "wide_deep", "deepfm", "dcn", "dcnv2", "autoint", "finalmlp"} <= set(
+        BACKBONES.names()
+    )
     assert [
         n for n in ("fm", "fwfm", "deepfm", "wide_deep", "dcn") if BACKBONES.get(n).uses_pairs
     ] == [

@@ -14,8 +14,9 @@ from sklearn.metrics import roc_auc_score
 from searchengine.data.schema import DataSchema, FieldInfo
 from searchengine.errors import SpecError
 from searchengine.models import build_model
+from searchengine.models.blocks import Shape
 from searchengine.models.interaction import CrossNetworkV2, SelfAttention
-from searchengine.spec.format import ModelSpec
+from searchengine.spec.format import BlockNode, BlocksSpec, ModelSpec
 from searchengine.testing import random_batch, tiny_schema
 
 VARIANTS = {
@@ -205,3 +206,24 @@ def test_each_backbone_learns_a_planted_pairwise_interaction(name: str, one_thre
     auc = roc_auc_score(y[test].numpy(), scores.numpy())
     # chance is 0.5; the Bayes AUC about 0.95 (p = 0.047 or 0.953); these reach ~0.95
     assert auc > 0.7, f"{name}: AUC {auc:.3f}"
+
+
+def test_a_dag_of_attention_and_cross_v2_blocks_trains() -> None:
+    schema = tiny_schema(3, 2)
+    nodes = [
+        BlockNode(type="attention", inputs=["sparse"], layers=2),  # (5, 4) -> (5, 4)
+        BlockNode(type="cross_v2", inputs=["b0", "dense"], layers=2),  # 20 + 2 values
+        BlockNode(type="attention", inputs=["dense"], layers=1),  # projected to fields
+    ]
+    spec = ModelSpec(backbone="blocks", embedding={"dim": 4}, blocks=BlocksSpec(nodes=nodes))
+    torch.manual_seed(0)
+    model = build_model(spec, schema)
+    backbone = model.backbone
+    assert backbone.nodes[0].block.out_shape == Shape("fields", 5, 4)
+    assert backbone.nodes[1].block.out_shape == Shape("dense", 22)
+    assert backbone.outputs == ["b1", "b2"]
+    out = model(*random_batch(schema, 8))
+    assert out.shape == (8,) and torch.isfinite(out).all()
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    assert backbone.flops() > sum(n.block.flops() for n in backbone.nodes) > 0
