@@ -88,6 +88,14 @@ class Backbone(nn.Module, abc.ABC):
         """Map ``cat`` ``(B, C)`` int64, ``num`` ``(B, N)`` float and ``num_missing``
         ``(B, N)`` bool to logits ``(B,)``."""
 
+    @classmethod
+    def reads(cls, attribute: str, model: ModelSpec) -> bool:
+        """Whether this backbone, in ``model``, reads the slots of a ``uses_*`` class
+        attribute (e.g. ``uses_mlp``: ``model.mlp``); the search space searches them only
+        for backbones that do. Default: the class attribute; override where a setting
+        turns the part off (autoint reads ``model.mlp`` only with ``deep``)."""
+        return bool(getattr(cls, attribute))
+
     def flops(self) -> int | None:
         """Floating-point operations per example after the embedding lookup, or None
         where the backbone does not count them (see :attr:`reports_flops`)."""

@@ -109,6 +109,13 @@ class AutoInt(Backbone):
             self.deep_input.out_dim, config.mlp, out_dim=1
         )  # fmt: skip
 
+    @classmethod
+    def reads(cls, attribute: str, model: ModelSpec) -> bool:
+        """``model.mlp`` only with ``deep`` (true, or searched)."""
+        if attribute == "uses_mlp":
+            return model.autoint.deep is not False
+        return super().reads(attribute, model)
+
     def forward(self, cat: Tensor, num: Tensor, num_missing: Tensor) -> Tensor:
         vectors = self.embedding(cat, num, num_missing)  # [(B, F_g, D_g)]
         e = self.attention(self.embedding.equalize(vectors))  # (B, F, H d)

@@ -195,6 +195,7 @@ class _Compiler:
         from searchengine.models import BACKBONES
 
         _, names, searched = self.backbones()
+        model = self.spec.model_or_default()
         try:
             classes = {n: BACKBONES.get(n) for n in names}
         except UnknownNameError:
@@ -203,7 +204,7 @@ class _Compiler:
         for d in self.decisions:
             attribute = next((a for p, a in _BACKBONE_SLOTS.items() if d.loc[: len(p)] == p), None)
             users = (
-                [n for n, c in classes.items() if getattr(c, attribute, True)]
+                [n for n, c in classes.items() if c.reads(attribute, model)]
                 if attribute
                 else _settings_users(d.loc, names, classes, BACKBONES)
             )

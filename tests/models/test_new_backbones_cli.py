@@ -17,6 +17,7 @@ from searchengine.cli import main
 from searchengine.data import DATASETS, load_data
 from searchengine.engine.runs import open_run
 from searchengine.evaluation.metrics import auc
+from searchengine.searchspace import SearchSpace
 
 NEW = ("dcnv2", "autoint", "finalmlp")
 SPEC = """\
@@ -114,3 +115,24 @@ def test_evolution_mutates_dags_of_the_new_block_types(tmp_path: Path) -> None:
         assert trial.values[1] > 0  # flops counted
     children = [t for t in trials if t.system_attrs.get("evolution:generation", 0) > 0]
     assert children and all(t.user_attrs["warm_start"]["copied"] > 0 for t in children)
+
+
+def _decisions(model: dict) -> dict[str, tuple]:
+    spec = parse_spec({"name": "x", "data": {"dataset": "synthetic", "rows": 500},
+                       "model": {"mlp": {"layers": {"choice": [[8], [16]]}}} | model})  # fmt: skip
+    return {
+        d.name: next((c.values for c in d.conditions if c.parent == "model.backbone"), ())
+        for d in SearchSpace.from_spec(spec)
+    }
+
+
+def test_autoint_reads_the_mlp_only_with_deep() -> None:
+    both = {"backbone": {"choice": ["dcnv2", "autoint"]}}
+    assert _decisions(both)["model.mlp.layers"] == ("dcnv2",)
+    deep = _decisions(both | {"autoint": {"deep": True}})
+    assert deep["model.mlp.layers"] == ()  # both backbones read it: no condition
+    searched = _decisions(both | {"autoint": {"deep": {"choice": [False, True]}}})
+    assert searched["model.autoint.deep"] == ("autoint",)
+    assert searched["model.mlp.layers"] == ()
+    assert "model.mlp.layers" not in _decisions({"backbone": "autoint"})
+    assert "model.mlp.layers" in _decisions({"backbone": "autoint", "autoint": {"deep": True}})
