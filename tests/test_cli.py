@@ -107,7 +107,7 @@ def test_every_kind_of_error_is_reported_at_once_with_brackets_intact(
     assert "model.backbone: unknown backbone 'deepfmm'; did you mean 'deepfm'?" in err
     assert "search.strategy: unknown strategy 'tpee'; did you mean 'tpe'?" in err
     assert "objectives[0].metric: unknown metric 'acu'; did you mean 'auc'?" in err
-    assert "(choices: blocks, dcn, deepfm, fm, fwfm, wide_deep)" in err
+    assert "(choices: autoint, blocks, dcn, dcnv2, deepfm, finalmlp, fm, fwfm, wide_deep)" in err
     assert "train.weight_decay.float: expected [low, high]" in err  # rich kept the brackets
 
 

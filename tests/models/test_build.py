@@ -20,6 +20,7 @@ from searchengine.spec.format import ModelSpec
 from searchengine.testing import random_batch
 
 PAIR_BACKBONES = ["fm", "fwfm", "deepfm"]
+NEW = ["dcnv2", "autoint", "finalmlp"]  # today's strong backbones
 
 
 def _spec(backbone: str, **model: Any) -> ModelSpec:
@@ -130,7 +131,7 @@ def test_unknown_backbone(schema: DataSchema) -> None:
         build_model(_spec("deepfn"), schema)
 
 
-@pytest.mark.parametrize("backbone", ["fm", "fwfm", "wide_deep", "deepfm", "dcn"])
+@pytest.mark.parametrize("backbone", ["fm", "fwfm", "wide_deep", "deepfm", "dcn", *NEW])
 @pytest.mark.parametrize(
     "dim",
     [
@@ -153,7 +154,7 @@ def test_counted_embedding_params_equal_built(backbone: str, dim: Any, schema: D
     assert model.embedding_params() == expected
 
 
-@pytest.mark.parametrize("backbone", ["fm", "fwfm", "wide_deep", "deepfm", "dcn"])
+@pytest.mark.parametrize("backbone", ["fm", "fwfm", "wide_deep", "deepfm", "dcn", *NEW])
 @pytest.mark.parametrize("sizes", [(3, 1, 0), (0, 0, 0), (2, 2, 2)])
 def test_counted_multisize_params_equal_built(
     backbone: str, sizes: tuple[int, ...], schema: DataSchema
@@ -211,7 +212,7 @@ def test_model_knows_its_backbone(schema: DataSchema) -> None:
     assert isinstance(model.backbone, BACKBONES.get("dcn"))
 
 
-@pytest.mark.parametrize("backbone", ["fm", "fwfm", "wide_deep", "deepfm", "dcn"])
+@pytest.mark.parametrize("backbone", ["fm", "fwfm", "wide_deep", "deepfm", "dcn", *NEW])
 def test_missing_numerical_values_ignore_the_stored_value(
     backbone: str, schema: DataSchema
 ) -> None:

@@ -26,7 +26,7 @@ from searchengine.models.embedding.numerical_methods import MIXED, MixedNumerica
 from searchengine.spec.format import ModelSpec
 from searchengine.testing import random_batch
 
-BACKBONE_NAMES = ["fm", "fwfm", "wide_deep", "deepfm", "dcn"]
+BACKBONE_NAMES = ["fm", "fwfm", "wide_deep", "deepfm", "dcn", "dcnv2", "autoint", "finalmlp"]
 
 
 def _autodis(aggregation: str = "weighted", meta: int = 8, **kw: Any) -> AutoDisEmbedding:
