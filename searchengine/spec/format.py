@@ -309,7 +309,8 @@ class EmbeddingSpec(_Model):
 
 
 class MLPSpec(_Model):
-    """The deep part of wide_deep, deepfm and dcn."""
+    """The deep part of wide_deep, deepfm, dcn, dcnv2, autoint (with ``deep``) and
+    finalmlp (its first stream)."""
 
     layers: LayersSlot = Field(  # type: ignore[valid-type]
         [256, 128],
@@ -439,7 +440,7 @@ class BlocksSpec(_Model):
     )
     width: IntSlot = Field(64, description="mlp: the hidden width.")  # type: ignore[valid-type]
     layers: IntSlot = Field(  # type: ignore[valid-type]
-        1, description="mlp: hidden layers; cross: cross layers."
+        1, description="mlp: hidden layers; cross, cross_v2: cross layers; attention: layers."
     )
     fields: IntSlot = Field(4, description="efc: the output fields.")  # type: ignore[valid-type]
     projected_fields: PosInt = Field(
