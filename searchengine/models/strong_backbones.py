@@ -10,6 +10,7 @@ papers has a first-order part, so none is added. Settings: ``model.dcnv2``,
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -22,7 +23,7 @@ from searchengine.models.base import BACKBONES, Backbone
 from searchengine.models.config import ModelConfig
 from searchengine.models.embedding import FieldEmbedding, RawValues
 from searchengine.models.interaction import CrossNetworkV2, SelfAttention
-from searchengine.spec.format import EmbeddingSpec, MLPSpec, ModelSpec
+from searchengine.spec.format import ModelSpec
 
 __all__ = ["DCNv2", "AutoInt", "FinalMLP"]
 
@@ -196,7 +197,7 @@ class FinalMLP(Backbone):
         self.gates = nn.ModuleList(
             [_FeatureGate(width, s.gate_width) for _ in range(2)] if s.gate else []
         )
-        second = type(config.mlp)(s.layers, *(getattr(config.mlp, k) for k in _MLP_REST))
+        second = dataclasses.replace(config.mlp, layers=s.layers)  # model.mlp's other settings
         self.streams = nn.ModuleList(
             [_mlp(width, config.mlp, out_dim=None), _mlp(width, second, out_dim=None)]
         )
@@ -223,12 +224,11 @@ class FinalMLP(Backbone):
     @classmethod
     def tiny(cls, schema: DataSchema) -> ModelSpec:
         """Width 4, streams of 8, gates of 8, two fusion heads."""
-        return ModelSpec(
-            backbone="finalmlp",
-            embedding=EmbeddingSpec(dim=4),
-            mlp=MLPSpec(layers=[8]),
-            finalmlp={"layers": [8], "gate_width": 8, "heads": 2},  # type: ignore[arg-type]
+        return ModelSpec.model_validate(
+            {
+                "backbone": "finalmlp",
+                "embedding": {"dim": 4},
+                "mlp": {"layers": [8]},
+                "finalmlp": {"layers": [8], "gate_width": 8, "heads": 2},
+            }
         )
-
-
-_MLP_REST = ("dropout", "batch_norm", "activation")
