@@ -68,7 +68,8 @@ def _spec(family: Family, dataset: str, row: Row, args: argparse.Namespace) -> A
         search["options"] = dict(row.options)
     return parse_spec(
         {
-            "name": f"{family.name}-{dataset}-{row.key}",
+            # a --quick run is its own study: never resumed as (or from) the full one
+            "name": f"{family.name}-{dataset}-{row.key}" + ("-quick" if args.quick else ""),
             "data": data,
             "model": row.model(schema_names) if callable(row.model) else row.model,
             "train": train,
@@ -108,7 +109,7 @@ def measure(family: Family, dataset: str, args: argparse.Namespace) -> list[Meas
             seeds=args.seeds,
             trials=trials or 1,
             storage=f"sqlite:///{OUT / 'reproduce.db'}",
-            out=OUT / family.name / dataset / row.key,
+            out=OUT / family.name / dataset / (row.key + ("-quick" if args.quick else "")),
         )
         out.append(Measured(row, comparison.records))
     return out
