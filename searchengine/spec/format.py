@@ -395,7 +395,7 @@ class CrossSpec(_Model):
 
 #: The most blocks a searched DAG may have (it bounds the number of decisions).
 MAX_BLOCKS = 7
-BLOCK_TYPES = ("mlp", "dot", "fm", "cross", "efc")
+BLOCK_TYPES = ("mlp", "dot", "fm", "cross", "efc", "cross_v2", "attention")
 GROUP_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 

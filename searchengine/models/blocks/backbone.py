@@ -79,7 +79,7 @@ class BlockDAG(Backbone):
     are projected, as for fm). :meth:`flops` counts everything after the embedding lookup.
     """
 
-    description = "AutoCTR: a DAG of virtual blocks (mlp, dot, fm, cross, efc)"
+    description = "AutoCTR: a DAG of virtual blocks (mlp, dot, fm, cross, efc, ...)"
     uses_blocks = True
     needs_equal_dims = True
     reports_flops = True
