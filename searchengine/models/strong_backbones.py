@@ -17,7 +17,6 @@ import torch
 from torch import Tensor, nn
 
 from searchengine.data.schema import DataSchema
-from searchengine.errors import SpecError, SpecIssue
 from searchengine.models.backbones import _DeepInput, _mlp, _vectors
 from searchengine.models.base import BACKBONES, Backbone
 from searchengine.models.config import ModelConfig
@@ -157,21 +156,28 @@ class _FeatureGate(nn.Module):
 class _BilinearFusion(nn.Module):
     """FinalMLP's multi-head bilinear fusion of two streams ``o1`` ``(B, d1)`` and ``o2``
     ``(B, d2)``: ``b + w1 . o1 + w2 . o2 + sum_h o1_h^T W_h o2_h``, where ``o*_h`` is the
-    ``h``-th of ``heads`` equal chunks."""
+    ``h``-th of ``heads`` chunks of width ``ceil(d / heads)`` (the last ones zero-padded
+    where ``heads`` does not divide ``d``), so streams of any width fit.
+    """
 
     def __init__(self, d1: int, d2: int, heads: int) -> None:
         super().__init__()
-        self.heads = heads
+        self.heads, self.a, self.c = heads, -(-d1 // heads), -(-d2 // heads)
         self.first = nn.Linear(d1, 1)
         self.second = nn.Linear(d2, 1, bias=False)
-        a, c = d1 // heads, d2 // heads
-        self.weight = nn.Parameter(torch.randn(heads, a, c) / math.sqrt(a * c))  # (H, a, c)
+        weight = torch.randn(heads, self.a, self.c) / math.sqrt(self.a * self.c)
+        self.weight = nn.Parameter(weight)  # (H, a, c)
 
     def forward(self, o1: Tensor, o2: Tensor) -> Tensor:
-        h1 = o1.view(o1.shape[0], self.heads, 1, -1)  # (B, H, 1, a)
-        h2 = o2.view(o2.shape[0], self.heads, -1, 1)  # (B, H, c, 1)
+        b = o1.shape[0]
+        h1 = _pad(o1, self.heads * self.a).view(b, self.heads, 1, self.a)  # (B, H, 1, a)
+        h2 = _pad(o2, self.heads * self.c).view(b, self.heads, self.c, 1)  # (B, H, c, 1)
         bilinear = (h1 @ self.weight.to(h1.dtype) @ h2).flatten(1).sum(1)  # (B,)
         return self.first(o1).squeeze(-1) + self.second(o2).squeeze(-1) + bilinear
+
+
+def _pad(x: Tensor, width: int) -> Tensor:
+    return x if x.shape[1] == width else nn.functional.pad(x, (0, width - x.shape[1]))
 
 
 @BACKBONES.register("finalmlp")
@@ -179,7 +185,7 @@ class FinalMLP(Backbone):
     """FinalMLP (AAAI'23): two MLP streams over the concatenated field vectors (then the
     raw numerical values), ``model.mlp`` and ``model.finalmlp.layers``, each reading its
     input through its own feature gate (``gate``), joined by a multi-head bilinear
-    fusion (``heads``, which must divide both streams' output widths)."""
+    fusion (``heads`` chunks of each stream)."""
 
     description = "FinalMLP: two gated MLP streams joined by a bilinear fusion."
     uses_mlp = True
@@ -202,16 +208,6 @@ class FinalMLP(Backbone):
             [_mlp(width, config.mlp, out_dim=None), _mlp(width, second, out_dim=None)]
         )
         d1, d2 = (m.out_dim for m in self.streams)
-        if d1 % s.heads or d2 % s.heads:
-            raise SpecError(
-                [
-                    SpecIssue(
-                        "model.finalmlp.heads",
-                        f"{s.heads} heads must divide both streams' widths, got {d1} "
-                        f"(model.mlp) and {d2} (model.finalmlp.layers)",
-                    )
-                ]
-            )
         self.fusion = _BilinearFusion(d1, d2, s.heads)
 
     def forward(self, cat: Tensor, num: Tensor, num_missing: Tensor) -> Tensor:
@@ -223,12 +219,12 @@ class FinalMLP(Backbone):
 
     @classmethod
     def tiny(cls, schema: DataSchema) -> ModelSpec:
-        """Width 4, streams of 8, gates of 8, two fusion heads."""
+        """Width 4, streams of 16 and 12, gates of 8, two fusion heads."""
         return ModelSpec.model_validate(
             {
                 "backbone": "finalmlp",
                 "embedding": {"dim": 4},
-                "mlp": {"layers": [8]},
-                "finalmlp": {"layers": [8], "gate_width": 8, "heads": 2},
+                "mlp": {"layers": [16]},
+                "finalmlp": {"layers": [12], "gate_width": 8, "heads": 2},
             }
         )

@@ -73,5 +73,5 @@ class FinalMLPSpec(_Model):
         64, description="The hidden width of each gate's MLP."
     )
     heads: _IntSlot = Field(  # type: ignore[valid-type]
-        1, description="Heads of the bilinear fusion (each stream's width a multiple of it)."
+        1, description="Heads of the bilinear fusion: each stream cut into this many chunks."
     )

@@ -34,7 +34,7 @@ VARIANTS = {
         "autoint": {"layers": 1, "heads": 1, "dim": 4, "residual": False},
     },
     "autoint+": {"backbone": "autoint", "autoint": {"layers": 1, "deep": True}},
-    "finalmlp": {"backbone": "finalmlp", "finalmlp": {"layers": [12], "heads": 4}},
+    "finalmlp": {"backbone": "finalmlp", "finalmlp": {"layers": [12], "heads": 3}},
     "finalmlp no gate": {"backbone": "finalmlp", "finalmlp": {"layers": [6], "gate": False}},
 }
 
@@ -126,11 +126,21 @@ def test_one_attention_layer_matches_a_hand_computation() -> None:
     torch.testing.assert_close(out, torch.tensor([expected]))
 
 
-def test_finalmlp_heads_must_divide_both_streams() -> None:
-    schema = tiny_schema(2, 1)
-    spec = _spec({"backbone": "finalmlp", "finalmlp": {"layers": [6], "heads": 4}})
-    with pytest.raises(SpecError, match=r"model.finalmlp.heads: 4 heads must divide"):
-        build_model(spec, schema)
+def test_the_bilinear_fusion_sums_each_head_s_product_of_chunks() -> None:
+    from searchengine.models.strong_backbones import _BilinearFusion
+
+    torch.manual_seed(5)
+    fusion = _BilinearFusion(5, 3, heads=2)  # chunks 3 + 2 (padded) and 2 + 1 (padded)
+    assert tuple(fusion.weight.shape) == (2, 3, 2)
+    o1, o2 = torch.randn(4, 5), torch.randn(4, 3)
+    w0, w1 = fusion.weight
+    expected = (
+        fusion.first(o1).squeeze(-1)
+        + fusion.second(o2).squeeze(-1)
+        + torch.einsum("ba,ac,bc->b", o1[:, :3], w0, o2[:, :2])
+        + torch.einsum("ba,ac,bc->b", o1[:, 3:], w1[:2, :1], o2[:, 2:])
+    )
+    torch.testing.assert_close(fusion(o1, o2), expected)
 
 
 def test_an_unknown_dcnv2_structure_is_refused_with_its_path() -> None:
