@@ -24,6 +24,7 @@ from optuna.distributions import (
     distribution_to_json,
 )
 
+from searchengine._optuna import contains
 from searchengine.errors import SpecError
 from searchengine.searchspace.loader import format_path
 from searchengine.spec.architecture import MODEL_ATTR, Architecture
@@ -154,7 +155,7 @@ class Decision:
     def contains(self, value: Any) -> bool:
         param = self.encode(value)
         try:
-            return bool(self.distribution._contains(self.distribution.to_internal_repr(param)))
+            return contains(self.distribution, param)
         except (ValueError, TypeError):
             return False
 

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from searchengine.spec import Architecture, Spec
 
 __all__ = [
-    "DONE_ATTR",
     "Session",
     "training_evaluator",
     "STRATEGIES",
@@ -36,7 +35,6 @@ __all__ = [
 ALL_KINDS = frozenset({"float", "int", "categorical"})
 #: Study user attribute a one-shot strategy sets once its search is recorded, so that a
 #: rerun on the same storage (or another worker) does not search again.
-DONE_ATTR = "searchengine:oneshot_done"
 
 
 class Session(Protocol):

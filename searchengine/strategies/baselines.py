@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from searchengine._optuna import ONESHOT_DONE_ATTR
 from searchengine.strategies.base import (
-    DONE_ATTR,
     STRATEGIES,
     OneShotStrategy,
     Session,
@@ -64,7 +64,7 @@ class _Baseline(OneShotStrategy):
         raise NotImplementedError
 
     def search(self, session: Session) -> None:
-        if session.study.user_attrs.get(DONE_ATTR):  # the engine's claim holds the budget
+        if session.study.user_attrs.get(ONESHOT_DONE_ATTR):  # the engine's claim holds the budget
             return
         values = session.space.defaults()
         values.update(self.widths(session))
@@ -72,7 +72,7 @@ class _Baseline(OneShotStrategy):
         widths = {d.name: values[d.name] for d in session.space if d.role == "dim"}
         _log.info("%s widths: %s", self.name, widths)
         session.record(arch, user_attrs={"search_cost": {"seconds": 0.0, "strategy": self.name}})
-        session.study.set_user_attr(DONE_ATTR, True)
+        session.study.set_user_attr(ONESHOT_DONE_ATTR, True)
 
 
 @STRATEGIES.register("fde")

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from searchengine._optuna import ONESHOT_DONE_ATTR
 from searchengine.errors import SpecError
 from searchengine.strategies.base import (
-    DONE_ATTR,
     STRATEGIES,
     OneShotStrategy,
     Session,
@@ -156,7 +156,7 @@ class DifferentiableStrategy(OneShotStrategy):
         from searchengine.strategies._differentiable.search import train_supernet
         from searchengine.strategies._differentiable.supernet import Supernet, classify
 
-        if session.study.user_attrs.get(DONE_ATTR):  # the engine's claim holds the budget
+        if session.study.user_attrs.get(ONESHOT_DONE_ATTR):  # the engine's claim holds the budget
             return
         evaluator = training_evaluator(session, self.name)
         started = time.monotonic()
@@ -191,7 +191,7 @@ class DifferentiableStrategy(OneShotStrategy):
         arch = net.architecture(values)
         _log.info("differentiable: derived %s", values)
         session.record(arch, user_attrs=self._attrs(net, arch, values, outcome, started))
-        session.study.set_user_attr(DONE_ATTR, True)
+        session.study.set_user_attr(ONESHOT_DONE_ATTR, True)
 
     def _attrs(
         self,

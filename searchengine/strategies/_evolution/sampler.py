@@ -16,7 +16,14 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import FrozenTrial
 
-from searchengine.spec.architecture import PARENT_ATTR
+from searchengine._optuna import (
+    EVOLUTION_GENES_ATTR,
+    PARENT_ATTR,
+    all_trials,
+    set_trial_system_attr,
+    storage_of,
+    study_id,
+)
 from searchengine.strategies._evolution import _state
 from searchengine.strategies._evolution._dag import mutants
 from searchengine.strategies._evolution._genes import Gene, make_genes
@@ -150,9 +157,9 @@ class EvolutionSampler(BaseSampler):
         if coded:
             batch, index = divmod(slot, self.population_size)
             child, parent = self._batch(study, seed, generation, batch, parents, genes)[index]
-            study._storage.set_trial_system_attr(trial._trial_id, _state.GENES_KEY, child)
+            set_trial_system_attr(study, trial, EVOLUTION_GENES_ATTR, child)
             if parent is not None:
-                study._storage.set_trial_system_attr(trial._trial_id, PARENT_ATTR, parent)
+                set_trial_system_attr(study, trial, PARENT_ATTR, parent)
             params = {n: genes[n].decode(child[n]) for n in coded}
         # a space that is not the inferred one (Optuna's own suites ask for any): what has
         # no gene is sampled as an independent parameter would be
@@ -178,8 +185,8 @@ class EvolutionSampler(BaseSampler):
     # -- the evolution, rebuilt from the storage
     def _memo(self, study: optuna.Study) -> _Memo:
         with self._lock:
-            memos = self._memos.setdefault(study._storage, {})
-            return memos.setdefault(study._study_id, _Memo())
+            memos = self._memos.setdefault(storage_of(study), {})
+            return memos.setdefault(study_id(study), _Memo())
 
     def _study_seed(self, study: optuna.Study) -> int:
         memo = self._memo(study)
@@ -195,7 +202,7 @@ class EvolutionSampler(BaseSampler):
         if generation in memo.parents:
             return memo.parents[generation]
         numbers = _state.study_attr(study, _state.parents_key(generation))
-        trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
+        trials = all_trials(study)
         if numbers is None:
             previous = self._parents(study, generation - 1, seed)
             pool = {t.number: t for t in [*previous, *_state.members(trials, generation - 1)]}

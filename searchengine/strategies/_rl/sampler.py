@@ -19,6 +19,15 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from searchengine._optuna import (
+    RL_SEED_ATTR,
+    all_trials,
+    set_study_system_attr,
+    storage_of,
+    study_id,
+    study_system_attr,
+    trial_id,
+)
 from searchengine.strategies._rl.actions import Actions, actions_of
 from searchengine.strategies._rl.policy import (
     Learner,
@@ -33,7 +42,6 @@ from searchengine.strategies._rl.reward import Rewarder, RewardSettings, outcome
 __all__ = ["ControllerSampler", "ControllerSettings"]
 
 _log = logging.getLogger(__name__)
-SEED_KEY = "rl:seed"
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 _SNAPSHOTS = 8
 _SAMPLE, _FALLBACK = 1, 2
@@ -194,9 +202,9 @@ class ControllerSampler(BaseSampler):
             actions = self._actions(memo, param_name, param_distribution)
             if actions is None:
                 return self._fallback(study, memo, trial, param_name, param_distribution)
-            run = memo.runs.get(trial._trial_id)
+            run = memo.runs.get(trial_id(trial))
             if run is None:
-                run = memo.runs[trial._trial_id] = self._start(study, memo)
+                run = memo.runs[trial_id(trial)] = self._start(study, memo)
             with torch.no_grad():
                 self._consume(memo, run, trial)
                 return actions.value(self._draw(memo, run, trial.number, param_name, actions))
@@ -209,7 +217,7 @@ class ControllerSampler(BaseSampler):
         values: Sequence[float] | None,
     ) -> None:
         with self._lock:
-            self._memo(study).runs.pop(trial._trial_id, None)
+            self._memo(study).runs.pop(trial_id(trial), None)
 
     # -- what tests, reports and the weight-sharing search read
     def most_probable(self, study: optuna.Study) -> dict[str, Any]:
@@ -270,11 +278,11 @@ class ControllerSampler(BaseSampler):
 
     # -- the controller, rebuilt from the storage
     def _memo(self, study: optuna.Study) -> _Memo:
-        memos = self._memos.setdefault(study._storage, {})
-        memo = memos.get(study._study_id)
+        memos = self._memos.setdefault(storage_of(study), {})
+        memo = memos.get(study_id(study))
         if memo is None:
             seed = _study_seed(study, self._seed)
-            memo = memos[study._study_id] = self._fresh(study, seed)
+            memo = memos[study_id(study)] = self._fresh(study, seed)
         return memo
 
     def _fresh(self, study: optuna.Study, seed: int) -> _Memo:
@@ -309,7 +317,7 @@ class ControllerSampler(BaseSampler):
         run.consumed = len(trial.params)
 
     def _start(self, study: optuna.Study, memo: _Memo) -> _Run:
-        trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
+        trials = all_trials(study)
         policy = self._policy_at(
             study, memo, trials, _finished_batches(trials, self.settings.batch)
         )
@@ -317,7 +325,7 @@ class ControllerSampler(BaseSampler):
             return _Run(policy, policy.initial())
 
     def _policy_now(self, study: optuna.Study, memo: _Memo) -> Policy:
-        trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
+        trials = all_trials(study)
         return self._policy_at(study, memo, trials, _finished_batches(trials, self.settings.batch))
 
     def _policy_at(
@@ -373,13 +381,12 @@ def _finished_batches(trials: Sequence[FrozenTrial], batch: int) -> int:
 
 def _study_seed(study: optuna.Study, seed: int | None) -> int:
     """The controller's seed: the study's stored one, else ``seed`` (or a random one)."""
-    storage, study_id = study._storage, study._study_id
-    stored = storage.get_study_system_attrs(study_id).get(SEED_KEY)
+    stored = study_system_attr(study, RL_SEED_ATTR)
     if stored is not None:
         return int(stored)
     if seed is None:
         import secrets
 
         seed = secrets.randbits(31)
-    storage.set_study_system_attr(study_id, SEED_KEY, int(seed))
-    return int(storage.get_study_system_attrs(study_id)[SEED_KEY])
+    set_study_system_attr(study, RL_SEED_ATTR, int(seed))
+    return int(study_system_attr(study, RL_SEED_ATTR))
