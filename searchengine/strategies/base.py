@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import hashlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -83,7 +83,10 @@ class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Strategy(abc.ABC):  # noqa: B024 - the two families below hold the abstract methods
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
+
+
+class Strategy(abc.ABC, Generic[OptionsT]):  # noqa: B024 - the families hold the abstract methods
     """How the study of a search is driven.
 
     The engine uses a strategy in this order:
@@ -130,13 +133,16 @@ class Strategy(abc.ABC):  # noqa: B024 - the two families below hold the abstrac
     #: What it decides, for ``searchengine strategies`` (default: every decision of
     #: :attr:`kinds`); one-shot strategies name the decisions they decide.
     decides: ClassVar[str] = ""
-    #: The pydantic model of ``search.options``.
+    #: The pydantic model of ``search.options``; a subclass names it twice, as the
+    #: class's type argument and here: ``class TPE(SamplerStrategy[TPEOptions])`` with
+    #: ``Options = TPEOptions``, so ``self.options`` is typed without a cast.
     Options: ClassVar[type[BaseModel]] = NoOptions
+    options: OptionsT
 
     def __init__(self, *, seed: int | None = None, **options: Any) -> None:
         self.seed = seed
         try:
-            self.options = self.Options.model_validate(options)
+            self.options = self.Options.model_validate(options)  # type: ignore[assignment]
         except ValidationError as exc:
             from searchengine.searchspace.loader import SpecSource, _describe
 
@@ -177,7 +183,7 @@ class Strategy(abc.ABC):  # noqa: B024 - the two families below hold the abstrac
         """Hook: called after each trial is told to the study."""
 
 
-class SamplerStrategy(Strategy):
+class SamplerStrategy(Strategy[OptionsT]):
     """A black-box strategy: an Optuna sampler the engine's ask/tell loop uses."""
 
     @abc.abstractmethod
@@ -187,7 +193,7 @@ class SamplerStrategy(Strategy):
         """The sampler to load the study with."""
 
 
-class OneShotStrategy(Strategy):
+class OneShotStrategy(Strategy[OptionsT]):
     """A strategy that trains a relaxed supernet itself and records derived architectures."""
 
     @abc.abstractmethod

@@ -24,7 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from searchengine._optuna import ONESHOT_DONE_ATTR
 from searchengine.strategies.base import (
     STRATEGIES,
+    NoOptions,
     OneShotStrategy,
+    OptionsT,
     Session,
     training_evaluator,
 )
@@ -57,7 +59,7 @@ def effective_vocabulary(counts: np.ndarray | None, coverage: float = 0.95) -> i
     return int(np.searchsorted(cumulative, coverage) + 1)
 
 
-class _Baseline(OneShotStrategy):
+class _Baseline(OneShotStrategy[OptionsT]):
     """Shared life cycle: derive the widths, record one trial, once per study."""
 
     def widths(self, session: Session) -> dict[str, int]:
@@ -76,7 +78,7 @@ class _Baseline(OneShotStrategy):
 
 
 @STRATEGIES.register("fde")
-class FDEStrategy(_Baseline):
+class FDEStrategy(_Baseline[NoOptions]):
     """Every field at the largest candidate embedding width."""
 
     name = "fde"
@@ -99,7 +101,7 @@ class MDEOptions(BaseModel):
 
 
 @STRATEGIES.register("mde")
-class MDEStrategy(_Baseline):
+class MDEStrategy(_Baseline[MDEOptions]):
     """Mixed dimensions from each field's (effective) cardinality."""
 
     name = "mde"
