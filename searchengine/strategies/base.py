@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import abc
-import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from searchengine.errors import SearchEngineError, SpecError
 from searchengine.registry import Registry
+from searchengine.strategies._seeding import continued_seed
 
 if TYPE_CHECKING:
     import optuna
@@ -199,33 +199,6 @@ class OneShotStrategy(Strategy[OptionsT]):
     @abc.abstractmethod
     def search(self, session: Session) -> None:
         """Run the search; record each derived Architecture with ``session.record``."""
-
-
-def continued_seed(seed: int | None, *, started: int, worker: int | None = None) -> int | None:
-    """The seed a strategy starts from on a study that already holds ``started`` trials.
-
-    A sampler that keeps its random state in the process (Optuna's ``TPESampler`` and
-    ``RandomSampler``) replays the same asks from the same seed: a rerun of a seeded
-    search would give its new trials the parameters of the first ones, and a worker the
-    asks of another. So ``seed`` is kept for the first worker of a fresh study, and
-    otherwise mixed with the trials already in the study and the worker's index: a rerun
-    continues the search, and the same commands still give the same trials.
-
-    Args:
-        seed: ``search.seed`` (None: unseeded, stays None).
-        started: the trials in the study before this run asks any (every state counts,
-            so the trial a Ctrl-C interrupted is not proposed again).
-        worker: the worker's index among several on one study (None or 0: the first).
-
-    Returns:
-        A seed in ``[0, 2**31)``, or None.
-    """
-    if seed is None:
-        return None
-    if started == 0 and not worker:
-        return seed
-    key = f"{seed}:{started}:{worker or 0}".encode()
-    return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "little") & 0x7FFFFFFF
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy", group="searchengine.strategies")

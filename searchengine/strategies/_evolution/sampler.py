@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
@@ -27,6 +26,7 @@ from searchengine._optuna import (
 from searchengine.strategies._evolution import _state
 from searchengine.strategies._evolution._dag import mutants
 from searchengine.strategies._evolution._genes import Gene, make_genes
+from searchengine.strategies._seeding import mix_seed
 
 __all__ = ["EvolutionSampler"]
 
@@ -35,13 +35,8 @@ _CHILDREN, _SURVIVAL, _INDEPENDENT = 1, 2, 3
 _CACHED_BATCHES = 16
 
 
-def mix_seed(*parts: int) -> int:
-    """One 32-bit seed from several integers (a study seed, a tag, a generation...)."""
-    return int(np.random.SeedSequence([p & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
-
-
 @dataclass
-class _Memo:
+class _PopulationMemo:
     """What a sampler has read from one study, or computed from it: a mirror, never a source."""
 
     seed: int | None = None
@@ -122,7 +117,9 @@ class EvolutionSampler(BaseSampler):
         self._declared = dict(search_space or {})
         self._roles = None if dag_roles is None else dict(dag_roles)
         self._lock = threading.Lock()
-        self._memos: weakref.WeakKeyDictionary[Any, dict[int, _Memo]] = weakref.WeakKeyDictionary()
+        self._memos: weakref.WeakKeyDictionary[Any, dict[int, _PopulationMemo]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @property
     def population_size(self) -> int:
@@ -183,10 +180,10 @@ class EvolutionSampler(BaseSampler):
         )
 
     # -- the evolution, rebuilt from the storage
-    def _memo(self, study: optuna.Study) -> _Memo:
+    def _memo(self, study: optuna.Study) -> _PopulationMemo:
         with self._lock:
             memos = self._memos.setdefault(storage_of(study), {})
-            return memos.setdefault(study_id(study), _Memo())
+            return memos.setdefault(study_id(study), _PopulationMemo())
 
     def _study_seed(self, study: optuna.Study) -> int:
         memo = self._memo(study)

@@ -35,10 +35,11 @@ from searchengine.evaluation.trainer import autocast, make_optimizers
 from searchengine.searchspace import Decision, SearchSpace
 from searchengine.spec import Architecture
 from searchengine.strategies._rl.actions import Actions, actions_of
-from searchengine.strategies._rl.policy import Learner, Policy, mix_seed, single_threaded
+from searchengine.strategies._rl.policy import Learner, Policy, single_threaded
 from searchengine.strategies._rl.reward import Outcome, Rewarder, RewardSettings
 from searchengine.strategies._rl.sampler import ControllerSettings
 from searchengine.strategies._rl.supernet import SharedSupernet, is_shareable, largest
+from searchengine.strategies._seeding import mix_seed
 from searchengine.strategies.base import Session, training_evaluator
 
 __all__ = ["SharingSettings", "weight_sharing_search"]
