@@ -192,11 +192,11 @@ class _Compiler:
         return ("model", "backbone"), [str(backbone)], False
 
     def _backbone_conditions(self) -> None:
-        from searchengine.models import BACKBONES
+        from searchengine.searchspace._backbones import backbone_traits
 
         _, names, searched = self.backbones()
         try:
-            classes = {n: BACKBONES.get(n) for n in names}
+            classes = {n: backbone_traits(n) for n in names}
         except UnknownNameError:
             return  # reported by the model checks
         kept: list[Decision] = []
@@ -226,9 +226,8 @@ class _Compiler:
         """Decisions about the vector of a ``raw`` numerical field (its width, its pairs,
         its feature-set memberships) decide nothing: dropped where the field is raw in
         the spec, conditioned on its method decision where ``raw`` is one of its choices."""
-        from searchengine.models.embedding import RAW
-        from searchengine.models.embedding.numerical import literal_raw
         from searchengine.searchspace import _groups
+        from searchengine.spec.vocabulary import RAW, literal_raw
 
         names = self.field_names("numerical")
         literal = literal_raw(self.spec.model_or_default().embedding.numerical, names)
