@@ -66,7 +66,7 @@ class PEPSettings:
     granularity: str = "field_dim"
     init: float = -15.0
     threshold_lr: float = 1e-2
-    threshold_decay: float = 1e-4
+    threshold_decay: float = 1e-3
     epochs: int = 10
     extra_epochs: int = 10
     check_every: int = 1

@@ -67,7 +67,7 @@ class PEPOptions(BaseModel):
     init: float = Field(-15.0, description="Initial threshold s (g(s) = sigmoid(s) ~ 0).")
     threshold_lr: float = Field(1e-2, gt=0, description="Adam learning rate of the thresholds.")
     threshold_decay: float = Field(
-        1e-4, ge=0, description="L2 penalty on the thresholds (Adam's weight decay), which "
+        1e-3, ge=0, description="L2 penalty on the thresholds (Adam's weight decay), which "
         "pulls s up from its very negative start, as in PEP's code.",
     )  # fmt: skip
     epochs: int | None = Field(
@@ -138,8 +138,8 @@ class PEPStrategy(OneShotStrategy):
         o = self._options()
         return PEPSettings(
             targets=tuple(o.targets), granularity=o.granularity, init=o.init,
-            threshold_lr=o.threshold_lr, threshold_decay=o.threshold_decay, epochs=o.epochs or epochs,
-            extra_epochs=o.extra_epochs, check_every=o.check_every,
+            threshold_lr=o.threshold_lr, threshold_decay=o.threshold_decay,
+            epochs=o.epochs or epochs, extra_epochs=o.extra_epochs, check_every=o.check_every,
         )  # fmt: skip
 
     def search(self, session: Session) -> None:
