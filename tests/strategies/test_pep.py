@@ -21,10 +21,15 @@ from searchengine.engine.runs import open_run
 from searchengine.errors import SpecError
 from searchengine.evaluation import Evaluator
 from searchengine.models import build_model, count_embedding_params
-from searchengine.models.embedding import PrunedEmbedding, decode_mask, encode_mask
+from searchengine.models.embedding import (
+    FusedEmbedding,
+    PrunedEmbedding,
+    decode_mask,
+    encode_mask,
+)
 from searchengine.searchspace import SearchSpace
 from searchengine.strategies import STRATEGIES, PEPStrategy
-from searchengine.strategies._pep import soft_threshold
+from searchengine.strategies._pep import Thresholded, soft_threshold
 from searchengine.strategies.pep import with_masks
 
 SPEC = {
@@ -68,6 +73,20 @@ def test_soft_threshold_shrinks_by_sigmoid_of_s_and_zeroes_below_it() -> None:
     # two values above the threshold, each shrinking by g'(0) = 0.25 per unit of s
     assert s.grad is not None and s.grad.item() == pytest.approx(-0.5)
     assert torch.equal(soft_threshold(v, torch.tensor([[-15.0]])).sign(), v.sign())
+
+
+@pytest.mark.parametrize(("granularity", "shape"), [("field_dim", (2, 3)), ("field", (2, 1))])
+def test_thresholds_per_field_or_per_field_and_dimension(granularity: str, shape: tuple) -> None:
+    table = FusedEmbedding([0, 1], [4, 6], 3)
+    view = Thresholded(table, granularity, init=-15.0)
+    assert view.s.shape == shape
+    assert view.mask().all()  # g(-15) ~ 3e-7: nothing pruned yet
+    with torch.no_grad():
+        view.s[1] = 10.0  # g ~ 1: the second field's values (|v| ~ 0.01) all pruned
+    mask = view.mask()
+    assert mask[:4].all() and not mask[4:].any()
+    out = view(torch.tensor([[1, 2]]))  # (B, F, D)
+    assert out.shape == (1, 2, 3) and torch.all(out[0, 1] == 0) and torch.all(out[0, 0] != 0)
 
 
 def test_masks_travel_as_text_and_a_wrong_shape_is_refused() -> None:
