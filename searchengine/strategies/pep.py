@@ -164,6 +164,14 @@ class PEPStrategy(OneShotStrategy):
         if not views:
             raise SpecError(f"strategy 'pep': backbone {base.model.backbone!r} has no "
                             "categorical embedding table to prune")  # fmt: skip
+        floor = 1 - sum(v.table.table.weight.numel() for v in views) / max(full, 1)
+        below = [t for t in o.targets if t < floor]
+        if below:
+            _log.warning(
+                "pep: targets %s cannot be reached: %.3f of the embedding parameters are "
+                "not in categorical tables (numerical fields, projections) and are not pruned",
+                below, floor,
+            )  # fmt: skip
         device = next(model.parameters()).device
         for view in views:
             view.to(device)
