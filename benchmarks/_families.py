@@ -482,6 +482,66 @@ AUTOCTR = Family(
     claims=_autoctr_claims,
 )
 
+# ------------------------------------------------------------------------- pruning (PEP)
+
+_FM_WIDTHS = {"backbone": "fm", "embedding": {"dim": {"choice": [2, 4, 8, 16], "per": "field"}}}
+_FM16 = {"backbone": "fm", "embedding": {"dim": 16}}
+_PEP = {"threshold_lr": 5.0e-2, "threshold_decay": 1.0e-3, "extra_epochs": 10}
+_PEP_TARGETS = (0.5, 0.2, 0.1)
+
+
+def _pruning_claims(rows: Mapping[str, Any]) -> list[str]:
+    fde, lines = rows["fde"], []
+    for target in _PEP_TARGETS:
+        pep = rows[f"pep{round(100 * target)}"]
+        share = _params_share(pep, fde)
+        lines.append(
+            f"- {pep.row.label} - FDE: {_delta(pep, fde)}, {100 * share:.1f}% of FDE's "
+            f"embedding parameters. Claim (AUC >= FDE's at the target size): AUC "
+            f"{_auc_verdict(pep, fde)}, size {_verdict(share <= target + 1e-9)}."
+        )
+    auto = rows["autodim"]
+    lines.append(
+        f"- AutoDim - FDE: {_delta(auto, fde)}, {100 * _params_share(auto, fde):.1f}% of "
+        "FDE's embedding parameters (widths per field, for comparison)."
+    )
+    return lines
+
+
+PRUNING = Family(
+    name="pruning",
+    description="embedding pruning in the shape of PEP's table (ICLR'21)",
+    setup=(
+        "FM, Adam 2e-3, batch 512, up to 10 epochs (patience 2). FDE: every field at 16; "
+        "MDE: widths from {2, 4, 8, 16} by each field's effective cardinality; AutoDim: "
+        "`differentiable` on those widths (its defaults); PEP: `pep` on the 16-wide FM, "
+        "thresholds per field and dimension from s = -15 (Adam 5e-2, L2 1e-3 on s), the "
+        "masks taken when the kept values first fall to the row's share of FDE's embedding "
+        "parameters and retrained from the search's initial values (one search per row "
+        "here; one search records all three targets in a study)."
+    ),
+    datasets=["movielens-100k"],
+    train={"lr": 2.0e-3, "batch_size": 512, "epochs": 10, "patience": 2},
+    rows=[
+        Row("fde", "FDE", "fde", _FM_WIDTHS),
+        Row("mde", "MDE", "mde", _FM_WIDTHS),
+        Row("autodim", "AutoDim", "differentiable", _FM_WIDTHS),
+        *[
+            Row(
+                f"pep{round(100 * t)}",
+                f"PEP {round(100 * t)}%",
+                "pep",
+                _FM16,
+                options={**_PEP, "targets": [t]},
+            )
+            for t in _PEP_TARGETS
+        ],
+    ],  # fmt: skip
+    reference=_fixed("fde"),
+    extra={"train s": _train_seconds},
+    claims=_pruning_claims,
+)
+
 FAMILIES: dict[str, Family] = {
-    f.name: f for f in (EMBEDDING, INTERACTION, NUMERICAL, NIS, ESAPN, AUTOCTR)
+    f.name: f for f in (EMBEDDING, INTERACTION, NUMERICAL, NIS, ESAPN, AUTOCTR, PRUNING)
 }

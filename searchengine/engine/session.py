@@ -262,6 +262,27 @@ class Session:
         this worker holds; otherwise a trial is created with its parameters fixed. Either
         way no sampler is involved and no other worker can take it.
         """
+        return self.evaluate_trial(self._recorded_trial(arch, user_attrs), lambda: arch)
+
+    def record_measured(
+        self,
+        arch: Architecture,
+        metrics: dict[str, float],
+        *,
+        test_metrics: dict[str, float] | None = None,
+        user_attrs: dict[str, Any] | None = None,
+    ) -> FrozenTrial:
+        """Record ``arch`` as one trial with ``metrics`` the strategy measured itself
+        (a searched model kept without retraining): as :meth:`record`, the Evaluator's
+        training left out; constraints and objectives are read from ``metrics``."""
+        measured = Result(dict(metrics), dict(test_metrics or {}))
+        trial = self._recorded_trial(arch, user_attrs)
+        return self.evaluate_trial(trial, lambda: arch, measured=measured)
+
+    def _recorded_trial(
+        self, arch: Architecture, user_attrs: dict[str, Any] | None
+    ) -> optuna.Trial:
+        """The trial a one-shot strategy's ``arch`` fills: the held claim, or a new one."""
         held, self._held = self._held, None
         user_attrs = {TRIAL_STRATEGY_ATTR: self.spec.search.strategy, **(user_attrs or {})}
         if held is not None:
@@ -272,7 +293,7 @@ class Session:
                 storage.set_trial_param(trial_id(held), name, d.to_internal_repr(value), d)
             for key, value in user_attrs.items():
                 held.set_user_attr(key, value)
-            return self.evaluate_trial(held, lambda: arch)
+            return held
         template = optuna.trial.create_trial(
             state=TrialState.RUNNING,
             params=dict(arch.params),
@@ -283,10 +304,14 @@ class Session:
         new_id = storage.create_new_trial(study_id(self.study), template_trial=template)
         trial = optuna.Trial(self.study, new_id)
         mark_worker(self.study, new_id, trial.number)
-        return self.evaluate_trial(trial, lambda: arch)
+        return trial
 
     def evaluate_trial(
-        self, trial: optuna.Trial, make_arch: Callable[[], Architecture]
+        self,
+        trial: optuna.Trial,
+        make_arch: Callable[[], Architecture],
+        *,
+        measured: Result | None = None,
     ) -> FrozenTrial:
         """Evaluate one asked trial and tell the study; never raises for a bad candidate.
 
@@ -296,7 +321,7 @@ class Session:
         """
         with _heartbeat(self.study, trial):
             try:
-                frozen = self._evaluate_and_tell(trial, make_arch)
+                frozen = self._evaluate_and_tell(trial, make_arch, measured)
             except UpdateFinishedTrialError:
                 frozen = storage_of(self.study).get_trial(trial_id(trial))
                 _log.warning(
@@ -309,10 +334,13 @@ class Session:
         return frozen
 
     def _evaluate_and_tell(
-        self, trial: optuna.Trial, make_arch: Callable[[], Architecture]
+        self,
+        trial: optuna.Trial,
+        make_arch: Callable[[], Architecture],
+        measured: Result | None = None,
     ) -> FrozenTrial:
         try:
-            values = self._evaluate(trial, make_arch())
+            values = self._evaluate(trial, make_arch(), measured)
         except optuna.TrialPruned as exc:
             trial.set_user_attr(PRUNE_REASON_ATTR, str(exc) or "pruned")
             return self.study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
@@ -349,14 +377,16 @@ class Session:
                 trial.set_user_attr(key, value)
             self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
 
-    def _evaluate(self, trial: optuna.Trial, arch: Architecture) -> list[float]:
+    def _evaluate(
+        self, trial: optuna.Trial, arch: Architecture, measured: Result | None = None
+    ) -> list[float]:
         static = self.evaluator.static_metrics(arch)
         done: set[str] = set()
         over = self._set_constraints(trial, static, done)
         if over:
             trial.set_user_attr(METRICS_ATTR, static)
             raise optuna.TrialPruned("over constraint, not trained: " + "; ".join(over))
-        result: Result = self.evaluator.evaluate(arch, trial, report=self.single_objective)
+        result = measured or self.evaluator.evaluate(arch, trial, report=self.single_objective)
         missing = [m for m in self.objectives if m not in result.metrics]
         if missing:
             raise CandidateError(f"the evaluator returned no {', '.join(missing)}")

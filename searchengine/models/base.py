@@ -121,6 +121,7 @@ class Backbone(nn.Module, abc.ABC):
             dynamic=config.dynamic,
             numerical=config.numerical,
             multisize=config.multisize,
+            prune=config.prune,
         )
 
     @classmethod
@@ -138,6 +139,7 @@ class Backbone(nn.Module, abc.ABC):
             dynamic=config.dynamic,
             numerical=config.numerical,
             multisize=config.multisize,
+            prune=config.prune,
         )
 
     def embedding_params(self) -> int:

@@ -42,6 +42,7 @@ __all__ = [
     "InteractionSpec",
     "MLPSpec",
     "MultiSizeSpec",
+    "PruneSpec",
     "ModelSpec",
     "NumericalField",
     "Objective",
@@ -281,6 +282,20 @@ class MultiSizeSpec(_Model):
         return self
 
 
+class PruneSpec(_Model):
+    """Embedding values pruned away (PEP, ICLR'21): a fixed 0/1 mask per categorical field.
+
+    A masked value is zero from initialization on and never trained; ``embedding_params``
+    counts the kept values. The ``pep`` strategy records the masks it learned.
+    """
+
+    masks: dict[str, str] = Field(
+        description="Per categorical field, the kept values of its (vocab_size, dim) table: "
+        "the row-major bits packed (numpy packbits), zlib-compressed and base64-encoded, "
+        "as the pep strategy records them; a field not listed keeps every value.",
+    )
+
+
 class EmbeddingSpec(_Model):
     """Field embeddings."""
 
@@ -304,6 +319,9 @@ class EmbeddingSpec(_Model):
     )
     multisize: MultiSizeSpec | None = Field(
         None, description="NIS multi-size embeddings of the categorical fields."
+    )
+    prune: PruneSpec | None = Field(
+        None, description="Pruned embedding values of some categorical fields (PEP)."
     )
 
 

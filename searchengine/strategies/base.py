@@ -61,6 +61,17 @@ class Session(Protocol):
         """Evaluate ``arch`` with the common evaluator and tell it as one trial."""
         ...
 
+    def record_measured(
+        self,
+        arch: Architecture,
+        metrics: dict[str, float],
+        *,
+        test_metrics: dict[str, float] | None = None,
+        user_attrs: dict[str, Any] | None = None,
+    ) -> FrozenTrial:
+        """Tell ``arch`` as one trial with metrics the strategy measured (no retraining)."""
+        ...
+
     def report_epoch(self, phase: str, epoch: int, epochs: int, metrics: dict[str, float]) -> None:
         """Show a search epoch (``phase``: e.g. ``supernet``) in the run's progress."""
         ...

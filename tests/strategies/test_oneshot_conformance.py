@@ -31,6 +31,7 @@ SPACES = {
               "all", "{}"),
     "fde": ("fm", WIDTHS, "all", "{}"),
     "mde": ("fm", WIDTHS, "all", "{}"),
+    "pep": ("fm", "{dim: 4}", "all", "{targets: [0.8, 0.5], epochs: 1, extra_epochs: 2}"),
     "rl": ("deepfm", WIDTHS, "search",
            "{weight_sharing: true, supernet_epochs: 1, warmup_epochs: 0.5}"),
 }  # fmt: skip
