@@ -18,6 +18,7 @@ from searchengine.strategies.baselines import FDEStrategy, MDEStrategy
 from searchengine.strategies.differentiable import DifferentiableStrategy
 from searchengine.strategies.esapn import ESAPNStrategy
 from searchengine.strategies.evolution import EvolutionStrategy
+from searchengine.strategies.fieldperm import FieldPermStrategy
 from searchengine.strategies.rl import RLStrategy
 from searchengine.strategies.samplers import RandomStrategy, TPEStrategy
 
@@ -27,6 +28,7 @@ __all__ = [
     "ESAPNStrategy",
     "EvolutionStrategy",
     "FDEStrategy",
+    "FieldPermStrategy",
     "MDEStrategy",
     "NoOptions",
     "OneShotStrategy",
