@@ -157,7 +157,9 @@ def table(family: Family, dataset: str, rows: list[Measured]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--families", default="all", help="comma-separated (default: all)")
+    parser.add_argument(
+        "--families", "--family", default="all", help="comma-separated (default: all)"
+    )
     parser.add_argument("--datasets", default="all", help="comma-separated (default: all)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per row (3)")
     parser.add_argument("--quick", action="store_true", help="small data, short training")

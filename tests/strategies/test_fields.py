@@ -121,7 +121,7 @@ def test_a_dropped_field_is_gone_from_every_part(backbone: str) -> None:
 
 @pytest.fixture(scope="module")
 def autofield(table: Path, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
-    spec = _spec(table, strategy="differentiable", options={"cost_weight": 0.05})
+    spec = _spec(table, strategy="differentiable", options={"cost_weight": 0.02})
     return run(spec, out=tmp_path_factory.mktemp("autofield"), progress=False)
 
 

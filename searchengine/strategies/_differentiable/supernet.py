@@ -302,7 +302,7 @@ class Supernet:
 
     # ------------------------------------------------------------------ parameters
     def architecture_parameters(self) -> list[nn.Parameter]:
-        """Trained on validation batches: the width, membership and method weights."""
+        """Trained on validation batches: the width, membership, method and keep weights."""
         params: list[nn.Parameter] = []
         for module in self.model.modules():
             if isinstance(
