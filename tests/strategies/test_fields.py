@@ -176,3 +176,13 @@ def test_run_report_export_predict(
     scores = pd.read_csv(tmp_path / "rows_scores.csv")["score"]
     np.testing.assert_allclose(scores, pd.read_csv(tmp_path / "kept_scores.csv")["score"])
     assert scores.std() > 0.05
+
+
+def test_derive_by_threshold_or_top_k_and_never_none() -> None:
+    from searchengine.strategies._differentiable.fields import derive_kept
+
+    probs = {"a": 0.9, "b": 0.55, "c": 0.2}
+    assert derive_kept(probs, 0.5, None) == {"a": True, "b": True, "c": False}
+    assert derive_kept(probs, 0.6, None) == {"a": True, "b": False, "c": False}
+    assert derive_kept(probs, 0.5, 1) == {"a": True, "b": False, "c": False}
+    assert derive_kept(probs, 0.95, None) == {"a": True, "b": False, "c": False}

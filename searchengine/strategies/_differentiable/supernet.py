@@ -16,6 +16,9 @@ discrete parts swapped for relaxed ones:
 * ``model.blocks.type[i]`` (AutoCTR's DAG space): :class:`MixedNode`, every type's block
   mixed (a DARTS mixed operation); derived: the type of the largest weight. The DAG's
   count, inputs and block settings are not relaxed: they keep their defaults.
+* ``model.fields.keep[FIELD]`` (AutoField): :class:`FieldGates`, a keep gate per field on
+  everything the model reads of it; derived: kept where ``P(keep) > field_threshold``
+  (or among the ``field_topk`` most probable).
 
 Every other decision is not relaxable: it keeps its default (the spec's first choice or
 literal) in the supernet and in the derived architecture.
