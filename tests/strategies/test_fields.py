@@ -186,3 +186,30 @@ def test_derive_by_threshold_or_top_k_and_never_none() -> None:
     assert derive_kept(probs, 0.6, None) == {"a": True, "b": False, "c": False}
     assert derive_kept(probs, 0.5, 1) == {"a": True, "b": False, "c": False}
     assert derive_kept(probs, 0.95, None) == {"a": True, "b": False, "c": False}
+
+
+@pytest.mark.parametrize("backbone", ["fm", "wide_deep", "deepfm", "dcn"])
+def test_a_closed_gate_cuts_every_part_of_its_field(backbone: str) -> None:
+    from searchengine.strategies._differentiable.relaxed import Relaxation
+    from searchengine.strategies._differentiable.supernet import Supernet, classify
+
+    model = {"backbone": backbone, "embedding": {"dim": 4, "numerical": {"I2": "raw"}},
+             "mlp": {"layers": [8]}, "fields": {"keep": "search"}}  # fmt: skip
+    spec = parse_spec({"name": "g", "data": SYNTHETIC, "model": model})
+    space = SearchSpace.from_spec(spec)
+    data = Evaluator(spec).data
+    net = Supernet(space, classify(space), data.schema, Relaxation(seed=0))
+    assert net.fields is not None and net.fields.field_names == data.schema.names
+    model_ = net.model.eval()
+    with torch.no_grad():  # C2 (categorical) and I2 (raw numerical) closed
+        for name in ("C2", "I2"):
+            net.fields.logits[net.fields.field_names.index(name)] = torch.tensor([20.0, -20.0])
+    cat, num = torch.tensor(data.cat[:64]).long(), torch.tensor(data.num[:64])
+    missing = torch.tensor(data.num_missing[:64])
+    before = model_(cat, num, missing)
+    other, num2 = cat.clone(), num.clone()
+    other[:, 1] = (other[:, 1] + 1) % 3
+    num2[:, 1] = torch.randn(64) * 5
+    torch.testing.assert_close(model_(other, num2, missing), before)
+    other[:, 0] = (other[:, 0] + 1) % 3  # C1 is open
+    assert not torch.allclose(model_(other, num2, missing), before)
