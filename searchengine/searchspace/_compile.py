@@ -83,6 +83,7 @@ class _Compiler:
             _checks.check_model(self)
             self._backbone_conditions()
             self._raw_conditions()
+            _fields.add_conditions(self)
         _checks.check_search(self)
         self._resolve_conditions()
         order = self._order()

@@ -4,7 +4,8 @@
 ``interactions.gate: search`` makes one per field pair:
 
 * ``model.fields.keep[FIELD]`` -- True/False: whether the model reads ``FIELD`` (default
-  True: every field kept).
+  True: every field kept). The decisions about the field's vector (its width, numerical
+  method, gated pairs, feature-set memberships) are conditioned on it being kept.
 
 An Architecture holds the kept fields as a list in the data's order, or ``all`` where
 every field is kept. ``keep: [a, b]`` is checked here: every name a field of the data,
@@ -19,15 +20,16 @@ from typing import TYPE_CHECKING, Any
 from optuna.distributions import CategoricalDistribution
 
 from searchengine.errors import did_you_mean
-from searchengine.searchspace.space import Decision, Slot, decision_name
+from searchengine.searchspace.space import Condition, Decision, Slot, decision_name
 
 if TYPE_CHECKING:
     from searchengine.searchspace._compile import _Compiler
 
-__all__ = ["LOC", "MODE", "add_decisions", "slot_value"]
+__all__ = ["LOC", "MODE", "add_conditions", "add_decisions", "slot_value"]
 
 LOC = ("model", "fields", "keep")
 MODE = "fields"
+_NUMERICAL = ("model", "embedding", "numerical")
 
 
 def add_decisions(c: _Compiler) -> None:
@@ -52,6 +54,25 @@ def add_decisions(c: _Compiler) -> None:
         c.decisions.append(decision)
         decided.append(decision.name)
     c.slots.append(Slot(LOC, MODE, tuple(decided), "all"))
+
+
+def add_conditions(c: _Compiler) -> None:
+    """A decision about one field's vector or method (its width, numerical method, a
+    gated pair, a feature-set membership) exists only where its fields are kept."""
+    from searchengine.searchspace import _groups
+    from searchengine.searchspace._compile import _vector_fields_of, _with_conditions
+
+    keeps = {str(d.key): d.name for d in c.decisions if d.loc == LOC}
+    if not keeps:
+        return
+    kept = []
+    for d in c.decisions:
+        fields = _vector_fields_of(d, _groups.LOC)
+        if d.loc == _NUMERICAL and d.key is not None:
+            fields = [d.key]
+        extra = tuple(Condition(keeps[f], (True,)) for f in fields if f in keeps)
+        kept.append(_with_conditions(d, d.conditions + extra) if extra else d)
+    c.decisions = kept
 
 
 def _check_list(c: _Compiler, keep: list[str], names: list[str]) -> None:

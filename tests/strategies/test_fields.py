@@ -213,3 +213,20 @@ def test_a_closed_gate_cuts_every_part_of_its_field(backbone: str) -> None:
     torch.testing.assert_close(model_(other, num2, missing), before)
     other[:, 0] = (other[:, 0] + 1) % 3  # C1 is open
     assert not torch.allclose(model_(other, num2, missing), before)
+
+
+def test_decisions_about_a_field_exist_only_while_it_is_kept() -> None:
+    embedding = {"dim": {"choice": [2, 4], "per": "field"},
+                 "numerical": {"choice": ["scalar", "bucket"], "per": "field"}}  # fmt: skip
+    model = {"embedding": embedding, "interactions": {"gate": "search"},
+             "fields": {"keep": "search"}}  # fmt: skip
+    space = SearchSpace.from_spec(parse_spec({"name": "c", "data": SYNTHETIC, "model": model}))
+    parents = {d.name: {c.parent for c in d.conditions} for d in space}
+    assert parents["model.embedding.dim[C1]"] == {"model.fields.keep[C1]"}
+    assert parents["model.embedding.numerical[I2]"] == {"model.fields.keep[I2]"}
+    assert parents["model.interactions.gate[I1,C2]"] == {
+        "model.fields.keep[I1]", "model.fields.keep[C2]"
+    }  # fmt: skip
+    arch = space.fixed({"model.fields.keep[C1]": False, "model.embedding.dim[C2]": 4})
+    assert "model.embedding.dim[C1]" not in arch.values
+    assert arch.values["model.embedding.dim[C2]"] == 4
