@@ -11,12 +11,13 @@ decisions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import plotly.graph_objects as go
 
 from searchengine.report._context import ReportContext
 
-__all__ = ["FieldsData", "fields_data", "fields_figure"]
+__all__ = ["FieldsData", "fields_data", "fields_figure", "fields_png"]
 
 KEEP_PREFIX = "model.fields.keep["
 _SCORES = {"field_keep": "P(keep)", "field_importance": "AUC drop when shuffled"}
@@ -66,3 +67,21 @@ def fields_figure(data: FieldsData) -> go.Figure:
         height=420,
     )
     return fig
+
+
+def fields_png(data: FieldsData, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.5 + 0.45 * len(data.fields)), 3.8))
+    colors = ["#2e7d32" if k else "#d9534f" for k in data.kept]
+    ax.bar(range(len(data.fields)), data.scores, color=colors)
+    ax.set_xticks(range(len(data.fields)), data.fields, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel(data.score)
+    ax.set_title(f"Field selection: {sum(data.kept)} of {len(data.fields)} kept "
+                 f"(trial {data.trial}; green kept, red dropped)", fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -164,6 +164,8 @@ def test_run_report_export_predict(
     assert main(["run", str(spec_file), "--out", str(out), "-q"]) == 0
     assert main(["report", str(out), "--no-png"]) == 0
     assert "figure-fields" in (out / "report.html").read_text()
+    assert main(["report", str(out)]) == 0  # with the PNGs
+    assert (out / "report_figures" / "fields.png").stat().st_size > 1000
     assert main(["export", str(out), "-o", str(tmp_path / "model")]) == 0
     exported = load_exported(tmp_path / "model")
     assert exported.fields == INFORMATIVE
