@@ -60,7 +60,7 @@ def build_model(model: ModelSpec, schema: DataSchema, *, sparse: bool = False) -
         ValueError: if a search expression is left in ``model``.
         UnknownNameError: if the backbone is not registered.
         SpecError: if the spec does not fit the schema or the backbone, or keeps an
-            unknown field or none (``model.fields.keep``).
+            unknown field (``model.fields.keep``; keeping none is a ValueError).
     """
     selection = FieldSelection.of(model, schema)
     cls, config = resolve(selection.model, selection.schema)

@@ -53,8 +53,9 @@ class FieldSelection:
         """Resolve ``model.fields.keep`` against ``schema``.
 
         Raises:
-            ValueError: if ``keep`` is still ``search``: sample it first.
-            SpecError: an unknown field in the list, or no field kept.
+            ValueError: if ``keep`` is still ``search`` (sample it first) or keeps no
+                field (a candidate that drops every field fails as a trial).
+            SpecError: an unknown field in the list.
         """
         keep = model.fields.keep
         if keep == "search":
@@ -68,10 +69,10 @@ class FieldSelection:
             for i, n in enumerate(keep)
             if n not in names
         ]
-        if not keep:
-            issues.append(SpecIssue(_PATH, "keep at least one field (or `all`)"))
         if issues:
             raise SpecError(issues)
+        if not keep:  # a sampled candidate (a spec's list is checked when compiled)
+            raise ValueError(f"{_PATH} keeps no field: a model reads at least one")
         kept = [f for f in schema.fields if f.name in set(keep)]
         dropped = tuple(n for n in names if n not in set(keep))
         return cls(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 import torch
@@ -232,3 +233,17 @@ def test_decisions_about_a_field_exist_only_while_it_is_kept() -> None:
     arch = space.fixed({"model.fields.keep[C1]": False, "model.embedding.dim[C2]": 4})
     assert "model.embedding.dim[C1]" not in arch.values
     assert arch.values["model.embedding.dim[C2]"] == 4
+
+
+def test_a_candidate_that_drops_every_field_fails_as_a_trial(table: Path, tmp_path: Path) -> None:
+    spec = _spec(table, strategy="random", trials=1)
+    space = SearchSpace.from_spec(spec)
+    none = space.fixed(dict.fromkeys(space.names, False))
+    assert none.model.fields.keep == []
+    with pytest.raises(ValueError, match="model.fields.keep keeps no field"):
+        count_embedding_params(none.model, Evaluator(spec).data.schema)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(storage=url, study_name="fields", direction="maximize")
+    study.enqueue_trial(dict(none.params))
+    (trial,) = run(spec, out=tmp_path, progress=False).study.trials
+    assert trial.state.name == "FAIL" and "keeps no field" in trial.user_attrs["fail_reason"]
