@@ -63,7 +63,7 @@ def build_model(model: ModelSpec, schema: DataSchema, *, sparse: bool = False) -
             unknown field (``model.fields.keep``; keeping none is a ValueError).
     """
     selection = FieldSelection.of(model, schema)
-    cls, config = resolve(selection.model, selection.schema)
+    cls, config = _resolve_kept(selection)
     backbone = cls(selection.schema, config, sparse=sparse)
     return CTRModel(backbone, config.backbone, selection.columns())
 
@@ -77,5 +77,17 @@ def count_embedding_params(model: ModelSpec, schema: DataSchema) -> int:
         ValueError, UnknownNameError, SpecError: as :func:`build_model`.
     """
     selection = FieldSelection.of(model, schema)
-    cls, config = resolve(selection.model, selection.schema)
+    cls, config = _resolve_kept(selection)
     return cls.count_embedding_params(selection.schema, config)
+
+
+def _resolve_kept(selection: FieldSelection) -> tuple[type[Backbone], ModelConfig]:
+    """:func:`resolve` on the kept fields. The whole spec was checked when compiled, so
+    what only dropping fields breaks (a block reading ``dense`` without a numerical
+    field kept) is a candidate that fails (ValueError), not a spec error."""
+    try:
+        return resolve(selection.model, selection.schema)
+    except SpecError as exc:
+        if not selection.drops:
+            raise
+        raise ValueError(f"with {', '.join(selection.dropped)} dropped: {exc}") from None
