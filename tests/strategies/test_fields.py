@@ -191,13 +191,16 @@ def test_derive_by_threshold_or_top_k_and_never_none() -> None:
     assert derive_kept(probs, 0.95, None) == {"a": True, "b": False, "c": False}
 
 
-@pytest.mark.parametrize("backbone", ["fm", "wide_deep", "deepfm", "dcn"])
+@pytest.mark.parametrize("backbone", ["fm", "wide_deep", "deepfm", "dcn", "blocks"])
 def test_a_closed_gate_cuts_every_part_of_its_field(backbone: str) -> None:
     from searchengine.strategies._differentiable.relaxed import Relaxation
     from searchengine.strategies._differentiable.supernet import Supernet, classify
 
     model = {"backbone": backbone, "embedding": {"dim": 4, "numerical": {"I2": "raw"}},
              "mlp": {"layers": [8]}, "fields": {"keep": "search"}}  # fmt: skip
+    if backbone == "blocks":
+        nodes = [{"type": "mlp", "inputs": ["dense", "sparse"], "width": 8, "layers": 1}]
+        model["blocks"] = {"nodes": nodes}
     spec = parse_spec({"name": "g", "data": SYNTHETIC, "model": model})
     space = SearchSpace.from_spec(spec)
     data = Evaluator(spec).data

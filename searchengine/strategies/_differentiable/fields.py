@@ -8,7 +8,9 @@ field embedding; ``c`` a learned vector per field), its first-order term
 (:class:`GatedFirstOrder` in place of the backbone's
 :class:`~searchengine.models.embedding.FirstOrder`; ``c`` a learned scalar) and, for
 ``raw`` numerical fields, its value in the deep part's input (a hook on
-:class:`~searchengine.models.embedding.RawValues`; ``c`` learned). AutoField scales by
+:class:`~searchengine.models.embedding.RawValues`; ``c`` learned), and for the ``blocks``
+backbone the numerical values it reads as ``dense`` (a numerical field's embedding then
+sees its gated value, and is gated once more). AutoField scales by
 ``g`` alone (``c = 0``); a dropped field is a constant input, though, and with a learned
 constant a larger gate no longer helps merely by scaling the field up, so the gate's
 gradient says whether the field's values help. The weights train on validation
@@ -86,6 +88,14 @@ class FieldGates(nn.Module):
                 self.constants[f"e{i}"] = nn.Parameter(torch.zeros(width))
             embedding.register_forward_hook(
                 lambda _m, _i, out: self._gate_groups(out, names, dims)
+            )
+            parts += 1
+        if getattr(backbone, "uses_blocks", False) and schema.numerical:
+            # a DAG reads every numerical value as its `dense` input, straight from `num`
+            dense = [f.name for f in sorted(schema.numerical, key=lambda f: f.column)]
+            self.constants["dense"] = nn.Parameter(torch.zeros(len(dense)))
+            backbone.register_forward_pre_hook(
+                lambda _m, args: (args[0], self.mix(args[1], dense, "dense"), *args[2:])
             )
             parts += 1
         for parent in list(backbone.modules()):
