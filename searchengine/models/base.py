@@ -175,19 +175,27 @@ class CTRModel(nn.Module):
     Args:
         backbone: the architecture.
         backbone_name: the registered name it was built from.
+        columns: picks the columns of the kept fields out of a batch
+            (:class:`~searchengine.models.selection.KeptColumns`), None where every
+            field is read.
 
     Shapes:
         ``cat`` ``(B, C)`` int64 ids, ``num`` ``(B, N)`` float, ``num_missing`` ``(B, N)``
         bool -> logits ``(B,)`` (apply a sigmoid for click probabilities).
     """
 
-    def __init__(self, backbone: Backbone, backbone_name: str) -> None:
+    def __init__(
+        self, backbone: Backbone, backbone_name: str, columns: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         self.backbone_name = backbone_name
+        self.columns = columns
 
     def forward(self, cat: Tensor, num: Tensor, num_missing: Tensor) -> Tensor:
         """Return logits ``(B,)``."""
+        if self.columns is not None:  # field selection: the backbone reads the kept ones
+            cat, num, num_missing = self.columns(cat, num, num_missing)
         return self.backbone(cat, num, num_missing)
 
     def embedding_params(self) -> int:

@@ -67,13 +67,14 @@ class _Compiler:
 
     # ------------------------------------------------------------------ driver
     def run(self) -> SearchSpace:
-        from searchengine.searchspace import _blocks, _checks, _groups, _multisize
+        from searchengine.searchspace import _blocks, _checks, _fields, _groups, _multisize
 
         if self.spec.is_generic:
             self._walk_params()
         else:
             self.fields = _checks.declared_fields(self)
             self._walk(self.spec.model_or_default(), ("model",))
+            _fields.add_decisions(self)
             self._gates()
             _groups.add_decisions(self)
             _multisize.add_decisions(self)
@@ -82,6 +83,7 @@ class _Compiler:
             _checks.check_model(self)
             self._backbone_conditions()
             self._raw_conditions()
+            _fields.add_conditions(self)
         _checks.check_search(self)
         self._resolve_conditions()
         order = self._order()

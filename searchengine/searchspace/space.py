@@ -175,7 +175,7 @@ class Slot:
     """A place in the spec filled by decisions: one, one per field, or one per pair."""
 
     loc: tuple[Any, ...]
-    mode: str  # "single" | "per_field" | "gate" | "multisize" | "groups" | "blocks"
+    mode: str  # "single" | "per_field" | "gate" | "multisize" | "groups" | "blocks" | "fields"
     decisions: tuple[str, ...]
     default: Any
 
@@ -333,6 +333,11 @@ class SearchSpace:
             groups = self.spec.model_or_default().interactions.groups
             defaults = {n: self._by_name[n].default for n in slot.decisions}
             return _groups.slot_value(groups, slot, values, defaults)  # type: ignore[arg-type]
+        if slot.mode == "fields":
+            from searchengine.searchspace import _fields
+
+            keys = {n: str(self._by_name[n].key) for n in slot.decisions}
+            return _fields.slot_value(slot, values, keys)
         if slot.mode == "blocks":
             from searchengine.searchspace import _blocks
 

@@ -37,6 +37,7 @@ __all__ = [
     "DynamicSpec",
     "EmbeddingSpec",
     "Fidelity",
+    "FieldsSpec",
     "GateKeep",
     "GroupsSpec",
     "InteractionSpec",
@@ -479,6 +480,17 @@ class BlocksSpec(_Model):
         return self
 
 
+class FieldsSpec(_Model):
+    """Which fields the model reads: field selection (AutoField, WWW'22)."""
+
+    keep: Literal["all", "search"] | list[str] = Field(
+        "all",
+        description="`all` fields, `search` one keep/drop decision per field "
+        "(model.fields.keep[FIELD]), or the kept fields by name; a dropped field is gone "
+        "from every part of the model.",
+    )
+
+
 class ModelSpec(_Model):
     """The CTR model: a backbone and its parts."""
 
@@ -492,6 +504,9 @@ class ModelSpec(_Model):
     cross: CrossSpec = CrossSpec()
     blocks: BlocksSpec | None = Field(
         None, description="The DAG of backbone `blocks` (AutoCTR); default: 3 searched blocks."
+    )
+    fields: FieldsSpec = Field(
+        FieldsSpec(), description="Field selection: all fields, searched, or a list."
     )
 
 

@@ -18,6 +18,7 @@ from searchengine.strategies.baselines import FDEStrategy, MDEStrategy
 from searchengine.strategies.differentiable import DifferentiableStrategy
 from searchengine.strategies.esapn import ESAPNStrategy
 from searchengine.strategies.evolution import EvolutionStrategy
+from searchengine.strategies.fieldperm import FieldPermStrategy
 from searchengine.strategies.pep import PEPStrategy
 from searchengine.strategies.rl import RLStrategy
 from searchengine.strategies.samplers import RandomStrategy, TPEStrategy
@@ -28,6 +29,7 @@ __all__ = [
     "ESAPNStrategy",
     "EvolutionStrategy",
     "FDEStrategy",
+    "FieldPermStrategy",
     "MDEStrategy",
     "NoOptions",
     "OneShotStrategy",

@@ -20,6 +20,7 @@ model:
   embedding: {embedding}
   mlp: {{layers: [8]}}
   interactions: {{gate: {gate}}}
+  fields: {{keep: {keep}}}
 train: {{batch_size: 256, epochs: 1, patience: 1, lr: 5.0e-3, threads: 1}}
 search: {{strategy: {strategy}, seed: 0, trials: 4, options: {options}}}
 """
@@ -30,6 +31,7 @@ SPACES = {
     "esapn": ("deepfm", "{dim: 4, dynamic: {candidates: [2, 4, 8], fields: [C1, C2]}}",
               "all", "{}"),
     "fde": ("fm", WIDTHS, "all", "{}"),
+    "fieldperm": ("fm", "{dim: 4}", "all", "{repeats: 1}", "search"),
     "mde": ("fm", WIDTHS, "all", "{}"),
     "pep": ("fm", "{dim: 4}", "all", "{targets: [0.8, 0.5], epochs: 1, extra_epochs: 2}"),
     "rl": ("deepfm", WIDTHS, "search",
@@ -46,10 +48,10 @@ def test_every_one_shot_strategy_has_a_space_here() -> None:
 
 @pytest.mark.parametrize("name", ONE_SHOT)
 def test_one_shot_conformance(name: str, tmp_path: Path) -> None:
-    backbone, embedding, gate, options = SPACES[name]
+    backbone, embedding, gate, options, *keep = SPACES[name]
     text = BASE.format(
         name=name, backbone=backbone, embedding=embedding, gate=gate, strategy=name,
-        options=options,
+        options=options, keep=keep[0] if keep else "all",
     )  # fmt: skip
     check_one_shot(parse_spec(text), tmp_path)
 
@@ -70,7 +72,7 @@ def test_a_strategy_that_ignores_its_seed_fails_the_suite(tmp_path: Path) -> Non
         backbone, embedding, gate, options = SPACES["fde"]
         text = BASE.format(
             name="unseeded", backbone=backbone, embedding=embedding, gate=gate,
-            strategy="fde", options=options,
+            strategy="fde", options=options, keep="all",
         )  # fmt: skip
         random.seed(1)
         with pytest.raises(AssertionError, match="same seed"):
