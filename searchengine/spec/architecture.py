@@ -81,7 +81,8 @@ class Architecture:
         model = {"backbone": backbone, **data.get("model", {})}
         out: dict[str, Any] = {}
         for key, value in data.items():  # the model in its place, after the data
-            out[key] = value
+            if key != "model":
+                out[key] = value
             if key == "data":
                 out["model"] = model
         out.setdefault("model", model)
