@@ -482,6 +482,164 @@ AUTOCTR = Family(
     claims=_autoctr_claims,
 )
 
+# ------------------------------------------------------------------------- pruning (PEP)
+
+_FM_WIDTHS = {"backbone": "fm", "embedding": {"dim": {"choice": [2, 4, 8, 16], "per": "field"}}}
+_FM16 = {"backbone": "fm", "embedding": {"dim": 16}}
+_PEP = {"threshold_lr": 5.0e-2, "threshold_decay": 1.0e-3, "extra_epochs": 10}
+_PEP_TARGETS = (0.5, 0.2, 0.1)
+
+
+def _pruning_claims(rows: Mapping[str, Any]) -> list[str]:
+    fde, lines = rows["fde"], []
+    for target in _PEP_TARGETS:
+        pep = rows[f"pep{round(100 * target)}"]
+        share = _params_share(pep, fde)
+        lines.append(
+            f"- {pep.row.label} - FDE: {_delta(pep, fde)}, {100 * share:.1f}% of FDE's "
+            f"embedding parameters. Claim (AUC >= FDE's at the target size): AUC "
+            f"{_auc_verdict(pep, fde)}, size {_verdict(share <= target + 1e-9)}."
+        )
+    auto = rows["autodim"]
+    lines.append(
+        f"- AutoDim - FDE: {_delta(auto, fde)}, {100 * _params_share(auto, fde):.1f}% of "
+        "FDE's embedding parameters (widths per field, for comparison)."
+    )
+    return lines
+
+
+PRUNING = Family(
+    name="pruning",
+    description="embedding pruning in the shape of PEP's table (ICLR'21)",
+    setup=(
+        "FM, Adam 2e-3, batch 512, up to 10 epochs (patience 2). FDE: every field at 16; "
+        "MDE: widths from {2, 4, 8, 16} by each field's effective cardinality; AutoDim: "
+        "`differentiable` on those widths (its defaults); PEP: `pep` on the 16-wide FM, "
+        "thresholds per field and dimension from s = -15 (Adam 5e-2, L2 1e-3 on s), the "
+        "masks taken when the kept values first fall to the row's share of FDE's embedding "
+        "parameters and retrained from the search's initial values (one search per row "
+        "here; one search records all three targets in a study)."
+    ),
+    datasets=["movielens-100k"],
+    train={"lr": 2.0e-3, "batch_size": 512, "epochs": 10, "patience": 2},
+    rows=[
+        Row("fde", "FDE", "fde", _FM_WIDTHS),
+        Row("mde", "MDE", "mde", _FM_WIDTHS),
+        Row("autodim", "AutoDim", "differentiable", _FM_WIDTHS),
+        *[
+            Row(
+                f"pep{round(100 * t)}",
+                f"PEP {round(100 * t)}%",
+                "pep",
+                _FM16,
+                options={**_PEP, "targets": [t]},
+            )
+            for t in _PEP_TARGETS
+        ],
+    ],  # fmt: skip
+    reference=_fixed("fde"),
+    extra={"train s": _train_seconds},
+    claims=_pruning_claims,
+)
+
+# ------------------------------------------------------------------ fields (AutoField)
+
+_KEEP = "model.fields.keep["
+_SELECTED = {"backbone": "deepfm", "embedding": {"dim": 8}, "mlp": {"layers": [64, 32]},
+             "fields": {"keep": "search"}}  # fmt: skip
+_FIELDS_SYNTHETIC = {"categorical": 8, "numerical": 2, "informative": 3, "interactions": 1,
+                     "max_vocab": 2_000, "signal": 1.5}  # fmt: skip
+
+
+def _kept_fields(record: Any) -> set[str]:
+    return {k[len(_KEEP) : -1] for k, v in record.params.items() if k.startswith(_KEEP) and v}
+
+
+def _fields_kept(records: list[Any]) -> str:
+    counts = [len(_kept_fields(r)) for r in records]
+    total = max((sum(k.startswith(_KEEP) for k in r.params) for r in records), default=0)
+    mean, std = mean_std([float(c) for c in counts])
+    return f"{mean:.1f} ± {std:.1f} of {total}" if total else "all"
+
+
+def _planted_fields() -> set[str]:
+    """The fields the synthetic label depends on (first order, a pair, a numerical
+    effect): drawn from the seed alone, so the data need not be read."""
+    from searchengine.data import DATASETS
+    from searchengine.spec.format import DataSpec
+
+    options = {"seed": 0, **_FIELDS_SYNTHETIC}
+    truth = DATASETS.get("synthetic")(
+        DataSpec(dataset="synthetic", rows=10, options=options)
+    ).metadata()["truth"]
+    pairs = {f for pair in truth["interactions"] for f in pair}
+    return set(truth["informative"]) | pairs | {truth["nonlinear"]} - {None}
+
+
+def _fields_claims(rows: Mapping[str, Any]) -> list[str]:
+    full, lines = rows["all"], []
+    synthetic = any("synthetic" in r.study for r in full.records)
+    planted = _planted_fields() if synthetic else set()
+    for key in ("autofield", "autofield_cost", "fieldperm"):
+        m = rows[key]
+        line = f"- {m.row.label} - all fields: {_delta(m, full)}, {_fields_kept(m.records)} kept"
+        if planted and m.records:
+            found = [_kept_fields(r) for r in m.records]
+            hits = mean_std([len(k & planted) / len(planted) for k in found])[0]
+            extra = mean_std([float(len(k - planted)) for k in found])[0]
+            exact = sum(k == planted for k in found)
+            line += (
+                f"; planted fields {sorted(planted)}: {100 * hits:.0f}% kept, "
+                f"{extra:.1f} noise field(s) kept on average, exact in {exact} of "
+                f"{len(found)} run(s). Claim (the noise fields dropped, the informative "
+                f"ones kept): {_verdict(exact == len(found))}"
+            )
+        lines.append(line + f"; AUC {_auc_verdict(m, full)}.")
+    return lines
+
+
+FIELDS = Family(
+    name="fields",
+    description="field selection: AutoField (WWW'22) and permutation importance vs all fields",
+    setup=(
+        "DeepFM, width 8, MLP 64-32, Adam 1e-3, batch 1024, up to 6 epochs (patience 1), one "
+        "keep/drop decision per field (`model.fields.keep: search`). all fields: `fde` (every "
+        "field kept); AutoField: the `differentiable` strategy (a Gumbel-softmax keep gate "
+        "g per field mixing its embedding and first-order term x with a learned constant c, "
+        "g x + (1 - g) c, trained on validation batches for train.epochs, fields with "
+        "P(keep) > 0.5 kept, then retrained); AutoField + cost: the same with `cost_weight: "
+        "0.02` x the expected share of fields kept on the architecture loss; fieldperm: the "
+        "full model trained once, each field's validation AUC drop over 3 seeded shuffles, "
+        "fields with a drop <= 0.0005 dropped, then retrained. Synthetic: 8 categorical and "
+        "2 numerical fields, the label depending on 3 categorical fields (first order), "
+        "one planted pair and both numerical fields; the other 3 are noise."
+    ),
+    datasets=["adult", "synthetic", "movielens-100k"],
+    train={"lr": 1.0e-3, "batch_size": 1024, "epochs": 6, "patience": 1},
+    data_options={"synthetic": {**_FIELDS_SYNTHETIC, "rows": 60_000}},
+    rows=[
+        Row("all", "all fields", "fde", _SELECTED),
+        Row("autofield", "AutoField", "differentiable", _SELECTED),
+        Row(
+            "autofield_cost",
+            "AutoField + cost",
+            "differentiable",
+            _SELECTED,
+            options={"cost_weight": 0.02},
+        ),
+        Row(
+            "fieldperm",
+            "fieldperm",
+            "fieldperm",
+            _SELECTED,
+            options={"tolerance": 0.0005, "repeats": 3},
+        ),
+    ],  # fmt: skip
+    reference=_fixed("all"),
+    extra={"fields kept": _fields_kept},
+    claims=_fields_claims,
+)
+
 # ------------------------------------------------------------------------- backbones
 
 _MLP = {"layers": [256, 128]}
@@ -560,5 +718,16 @@ BACKBONES = Family(
 )
 
 FAMILIES: dict[str, Family] = {
-    f.name: f for f in (EMBEDDING, INTERACTION, NUMERICAL, NIS, ESAPN, AUTOCTR, BACKBONES)
+    f.name: f
+    for f in (
+        EMBEDDING,
+        INTERACTION,
+        NUMERICAL,
+        NIS,
+        ESAPN,
+        AUTOCTR,
+        PRUNING,
+        FIELDS,
+        BACKBONES,
+    )
 }

@@ -28,3 +28,15 @@ def test_a_concrete_spec_names_its_backbone_even_the_default() -> None:
     assert "model: {backbone: deepfm}" in text
     assert text.index("data:") < text.index("model:") < text.index("train:")
     assert parse_spec(text).model.backbone == "deepfm"
+
+
+def test_the_default_backbone_is_named_beside_other_model_settings() -> None:
+    from searchengine.searchspace import SearchSpace, parse_spec
+
+    spec = parse_spec(
+        "name: x\ndata: {dataset: synthetic}\nmodel: {embedding: {dim: {choice: [2, 4]}}}\n"
+    )
+    arch = SearchSpace.from_spec(spec).fixed({"model.embedding.dim": 4})
+    model = arch.to_dict()["model"]
+    assert model["backbone"] == "deepfm" and model["embedding"] == {"dim": 4}
+    assert list(arch.to_dict()) == ["name", "data", "model"]

@@ -12,8 +12,9 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from searchengine._optuna import COMPARE_ATTR, METRICS_ATTR, SECONDS_ATTR, TEST_METRICS_ATTR
 from searchengine.compare._stats import mean_std, welch_t_test
-from searchengine.engine import SECONDS_ATTR, directions, run, storage_options
+from searchengine.engine import directions, run, storage_options
 from searchengine.engine import results as _results
 from searchengine.engine.storage import default_storage_url, open_storage
 from searchengine.errors import SearchEngineError, SpecError, SpecIssue
@@ -26,7 +27,6 @@ __all__ = ["BASELINES", "Comparison", "RunRecord", "compare", "parse_budget"]
 _log = logging.getLogger(__name__)
 #: Entries compared against: the best of those present is the reference of the t-tests.
 BASELINES = ("fde", "mde", "random")
-COMPARE_ATTR = "searchengine:compare"
 ALPHA = 0.05
 
 
@@ -236,14 +236,14 @@ def _record(study: optuna.Study, strategy: str, seed: int, sign: float) -> RunRe
         trials=sum(t.state != TrialState.RUNNING for t in trials),
         search_seconds=float(study.user_attrs.get(SECONDS_ATTR, 0.0)),
         value=chosen.values[0] if chosen else None,
-        test=dict(chosen.user_attrs.get("test_metrics", {})) if chosen else {},
+        test=dict(chosen.user_attrs.get(TEST_METRICS_ATTR, {})) if chosen else {},
         embedding_params=(
-            chosen.user_attrs.get("metrics", {}).get("embedding_params") if chosen else None
+            chosen.user_attrs.get(METRICS_ATTR, {}).get("embedding_params") if chosen else None
         ),
         anytime=_anytime(trials, sign),
         params=dict(chosen.params) if chosen else {},
         number=chosen.number if chosen else None,
-        metrics=dict(chosen.user_attrs.get("metrics", {})) if chosen else {},
+        metrics=dict(chosen.user_attrs.get(METRICS_ATTR, {})) if chosen else {},
     )
 
 

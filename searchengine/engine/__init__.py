@@ -20,8 +20,6 @@ if TYPE_CHECKING:
     from searchengine.engine.loop import RunResult, finish, prepare_data, run
     from searchengine.engine.session import Session
     from searchengine.engine.study import (
-        SECONDS_ATTR,
-        SPEC_ATTR,
         budget_used,
         constraint_key,
         directions,
@@ -36,8 +34,6 @@ _LAZY = {
     "Session": "searchengine.engine.session",
     **dict.fromkeys(
         [
-            "SECONDS_ATTR",
-            "SPEC_ATTR",
             "budget_used",
             "constraint_key",
             "directions",
@@ -51,8 +47,6 @@ _LAZY = {
 __getattr__ = lazy_attributes(__name__, _LAZY, globals())
 
 __all__ = [
-    "SECONDS_ATTR",
-    "SPEC_ATTR",
     "RunResult",
     "Session",
     "budget_used",

@@ -30,12 +30,13 @@ from typing import Any, TextIO
 import optuna
 from optuna.trial import FrozenTrial
 
+from searchengine._optuna import SECONDS_ATTR
 from searchengine.engine import results as _results
 from searchengine.engine.preflight import check_data
 from searchengine.engine.progress import Progress
 from searchengine.engine.session import Session
 from searchengine.engine.storage import default_storage_url
-from searchengine.engine.study import SECONDS_ATTR, Callback, budget_used, open_study
+from searchengine.engine.study import Callback, budget_used, open_study
 from searchengine.errors import SearchEngineError
 from searchengine.evaluation import make_evaluator
 from searchengine.evaluation.evaluator import BaseEvaluator

@@ -33,6 +33,7 @@ from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
 from searchengine._format import number
+from searchengine._optuna import reason
 from searchengine.engine.results import best_trials
 from searchengine.spec import Spec
 
@@ -196,8 +197,8 @@ class Progress:
         values = " ".join(
             f"{m} {_number(v)}" for m, v in zip(self.objectives, trial.values or [], strict=False)
         )
-        reason = trial.user_attrs.get("fail_reason") or trial.user_attrs.get("prune_reason")
-        what = values or (str(reason)[:100] if reason else "")
+        why = reason(trial)
+        what = values or why[:100]
         if len(self.objectives) > 1:
             so_far = f"{len(best)} on the Pareto front"
         elif best:
@@ -218,7 +219,7 @@ class Progress:
         if self.log_json is None:
             return
         values = dict(zip(self.objectives, trial.values or [], strict=False))
-        reason = trial.user_attrs.get("fail_reason") or trial.user_attrs.get("prune_reason")
+        why = reason(trial)
         extra: dict[str, Any] = {"pareto_size": len(best)}
         if len(self.objectives) == 1:
             extra = {"best": best[0].values[0] if best else None}
@@ -229,7 +230,7 @@ class Progress:
             state=trial.state.name,
             values=values,
             feasible=all(v <= 0 for v in trial.constraints.values()),
-            reason=reason,
+            reason=why or None,
             done=self.done,
             budget=self.budget,
             **extra,

@@ -17,6 +17,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from searchengine._format import number
+from searchengine._optuna import (
+    HYPERVOLUME_ATTR,
+    METRICS_ATTR,
+    SEARCH_COST_ATTR,
+    TEST_METRICS_ATTR,
+    reason,
+)
 from searchengine.errors import SearchEngineError
 from searchengine.searchspace import SearchSpace
 from searchengine.spec import Spec
@@ -30,8 +37,6 @@ __all__ = [
     "print_summary",
     "write",
 ]
-
-HYPERVOLUME_ATTR = "searchengine:hypervolume"
 
 
 def _feasible(trial: FrozenTrial) -> bool:
@@ -121,11 +126,11 @@ def _entry(trial: FrozenTrial, space: SearchSpace, metrics: list[str]) -> dict[s
     return {
         "number": trial.number,
         "values": dict(zip(metrics, trial.values, strict=True)),
-        "metrics": trial.user_attrs.get("metrics", {}),
-        "test_metrics": trial.user_attrs.get("test_metrics", {}),
+        "metrics": trial.user_attrs.get(METRICS_ATTR, {}),
+        "test_metrics": trial.user_attrs.get(TEST_METRICS_ATTR, {}),
         "params": trial.params,
         "constraints": trial.constraints,
-        "search_cost": trial.user_attrs.get("search_cost"),
+        "search_cost": trial.user_attrs.get(SEARCH_COST_ATTR),
         "strategy": trial.user_attrs.get("strategy"),
         "architecture": architecture,
     }
@@ -156,7 +161,7 @@ def write(
         {
             "number": t.number,
             "state": t.state.name,
-            "reason": t.user_attrs.get("fail_reason") or t.user_attrs.get("prune_reason", ""),
+            "reason": reason(t),
         }
         for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL, TrialState.PRUNED))
     ]
@@ -271,6 +276,6 @@ def print_summary(summary: dict[str, Any], out_dir: Path, console: Console | Non
     counts = summary["trials"]
     console.print(", ".join(f"{n} {k}" for k, n in counts.items() if n))
     reasons = Counter(f["reason"].split(":")[0] for f in summary["failures"] if f["reason"])
-    for reason, n in reasons.most_common(5):
-        console.print(f"  {n} x {escape(reason)}")
+    for why, n in reasons.most_common(5):
+        console.print(f"  {n} x {escape(why)}")
     console.print(f"results: {out_dir / 'result.json'}")

@@ -83,7 +83,7 @@ def open_run(
 
 def spec_of(study: optuna.Study) -> Spec | None:
     """The spec stored with ``study`` by ``searchengine run``, or None."""
-    from searchengine.engine.study import SPEC_ATTR
+    from searchengine._optuna import SPEC_ATTR
 
     data: Any = study.user_attrs.get(SPEC_ATTR)
     if data is None:

@@ -21,14 +21,29 @@ from typing import Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
+from searchengine._optuna import (
+    FAIL_REASON_ATTR,
+    HISTORY_ATTR,
+    INFEASIBLE_REASON_ATTR,
+    INTERRUPTED_ATTR,
+    METRICS_ATTR,
+    ONESHOT_ATTR,
+    ONESHOT_DONE_ATTR,
+    PRUNE_REASON_ATTR,
+    SURPLUS_ATTR,
+    TEST_METRICS_ATTR,
+    TRIAL_STRATEGY_ATTR,
+    BaseHeartbeat,
+    heartbeat_interval,
+    storage_of,
+    study_id,
+    trial_id,
+)
 from searchengine.engine.stale import can_resolve, fail_gone_trials, mark_worker, own_running
 from searchengine.engine.study import (
     _ENUMERATED,
-    ONESHOT_ATTR,
-    TRIAL_STRATEGY_ATTR,
     Callback,
     _claimed,
     budget_used,
@@ -155,14 +170,14 @@ class Session:
             trial = self.study.ask()
         try:
             trial.set_user_attr(TRIAL_STRATEGY_ATTR, self.spec.search.strategy)
-            mark_worker(self.study, trial._trial_id, trial.number)
+            mark_worker(self.study, trial_id(trial), trial.number)
             trials = self.study.get_trials(deepcopy=False)
         except KeyboardInterrupt:  # not evaluated yet: closed as any interrupted trial
             self._fail_quietly(trial, interrupted=True, fail_reason="interrupted")
             raise
         if _claimed(trials, below=trial.number) >= self.trials:
-            trial.set_user_attr("surplus", True)
-            trial.set_user_attr("fail_reason", "surplus: other workers used the budget first")
+            trial.set_user_attr(SURPLUS_ATTR, True)
+            trial.set_user_attr(FAIL_REASON_ATTR, "surplus: other workers used the budget first")
             self.study.tell(trial, state=TrialState.FAIL)
             return None
         return trial
@@ -202,12 +217,10 @@ class Session:
             self._held = None
 
     def _claim(self, poll: float) -> optuna.Trial | None:
-        from searchengine.strategies.base import DONE_ATTR
-
-        heartbeats = isinstance(self.study._storage, BaseHeartbeat)
+        heartbeats = isinstance(storage_of(self.study), BaseHeartbeat)
         while True:
             _fail_stale_trials(self.study)
-            if self.study.user_attrs.get(DONE_ATTR) or self.exhausted():
+            if self.study.user_attrs.get(ONESHOT_DONE_ATTR) or self.exhausted():
                 return None
             if not _holders(self.study):
                 trial = self.next_trial()
@@ -230,13 +243,13 @@ class Session:
             listener(marker, epoch, epochs, metrics)
 
     def _close_claim(self, trial: optuna.Trial, reason: str, surplus: bool = False) -> None:
-        if self.study._storage.get_trial(trial._trial_id).state.is_finished():
+        if storage_of(self.study).get_trial(trial_id(trial)).state.is_finished():
             return  # the evaluation already told it
         if surplus:
-            trial.set_user_attr("surplus", True)
+            trial.set_user_attr(SURPLUS_ATTR, True)
         if reason == "interrupted":
-            trial.set_user_attr("interrupted", True)
-        trial.set_user_attr("fail_reason", reason)
+            trial.set_user_attr(INTERRUPTED_ATTR, True)
+        trial.set_user_attr(FAIL_REASON_ATTR, reason)
         self.study.tell(trial, state=TrialState.FAIL)
 
     def record(
@@ -249,31 +262,56 @@ class Session:
         this worker holds; otherwise a trial is created with its parameters fixed. Either
         way no sampler is involved and no other worker can take it.
         """
+        return self.evaluate_trial(self._recorded_trial(arch, user_attrs), lambda: arch)
+
+    def record_measured(
+        self,
+        arch: Architecture,
+        metrics: dict[str, float],
+        *,
+        test_metrics: dict[str, float] | None = None,
+        user_attrs: dict[str, Any] | None = None,
+    ) -> FrozenTrial:
+        """Record ``arch`` as one trial with ``metrics`` the strategy measured itself
+        (a searched model kept without retraining): as :meth:`record`, the Evaluator's
+        training left out; constraints and objectives are read from ``metrics``."""
+        measured = Result(dict(metrics), dict(test_metrics or {}))
+        trial = self._recorded_trial(arch, user_attrs)
+        return self.evaluate_trial(trial, lambda: arch, measured=measured)
+
+    def _recorded_trial(
+        self, arch: Architecture, user_attrs: dict[str, Any] | None
+    ) -> optuna.Trial:
+        """The trial a one-shot strategy's ``arch`` fills: the held claim, or a new one."""
         held, self._held = self._held, None
         user_attrs = {TRIAL_STRATEGY_ATTR: self.spec.search.strategy, **(user_attrs or {})}
         if held is not None:
-            storage = self.study._storage
+            storage = storage_of(self.study)
             distributions = self.space.distributions(arch.values)
             for name, value in arch.params.items():
                 d = distributions[name]
-                storage.set_trial_param(held._trial_id, name, d.to_internal_repr(value), d)
+                storage.set_trial_param(trial_id(held), name, d.to_internal_repr(value), d)
             for key, value in user_attrs.items():
                 held.set_user_attr(key, value)
-            return self.evaluate_trial(held, lambda: arch)
+            return held
         template = optuna.trial.create_trial(
             state=TrialState.RUNNING,
             params=dict(arch.params),
             distributions=self.space.distributions(arch.values),
             user_attrs=user_attrs,
         )
-        storage = self.study._storage
-        trial_id = storage.create_new_trial(self.study._study_id, template_trial=template)
-        trial = optuna.Trial(self.study, trial_id)
-        mark_worker(self.study, trial_id, trial.number)
-        return self.evaluate_trial(trial, lambda: arch)
+        storage = storage_of(self.study)
+        new_id = storage.create_new_trial(study_id(self.study), template_trial=template)
+        trial = optuna.Trial(self.study, new_id)
+        mark_worker(self.study, new_id, trial.number)
+        return trial
 
     def evaluate_trial(
-        self, trial: optuna.Trial, make_arch: Callable[[], Architecture]
+        self,
+        trial: optuna.Trial,
+        make_arch: Callable[[], Architecture],
+        *,
+        measured: Result | None = None,
     ) -> FrozenTrial:
         """Evaluate one asked trial and tell the study; never raises for a bad candidate.
 
@@ -283,9 +321,9 @@ class Session:
         """
         with _heartbeat(self.study, trial):
             try:
-                frozen = self._evaluate_and_tell(trial, make_arch)
+                frozen = self._evaluate_and_tell(trial, make_arch, measured)
             except UpdateFinishedTrialError:
-                frozen = self.study._storage.get_trial(trial._trial_id)
+                frozen = storage_of(self.study).get_trial(trial_id(trial))
                 _log.warning(
                     "trial %d was closed as %s by another worker while it ran (its worker "
                     "seemed gone); its result is dropped, its retry evaluates it again",
@@ -296,12 +334,15 @@ class Session:
         return frozen
 
     def _evaluate_and_tell(
-        self, trial: optuna.Trial, make_arch: Callable[[], Architecture]
+        self,
+        trial: optuna.Trial,
+        make_arch: Callable[[], Architecture],
+        measured: Result | None = None,
     ) -> FrozenTrial:
         try:
-            values = self._evaluate(trial, make_arch())
+            values = self._evaluate(trial, make_arch(), measured)
         except optuna.TrialPruned as exc:
-            trial.set_user_attr("prune_reason", str(exc) or "pruned")
+            trial.set_user_attr(PRUNE_REASON_ATTR, str(exc) or "pruned")
             return self.study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
         except KeyboardInterrupt:
             self._fail_quietly(trial, interrupted=True, fail_reason="interrupted")
@@ -315,7 +356,7 @@ class Session:
             reason = f"{type(exc).__name__}: {exc}"
             if not isinstance(exc, CandidateError):
                 _log.warning("trial %d failed: %s", trial.number, reason, exc_info=True)
-            trial.set_user_attr("fail_reason", reason[:2000])
+            trial.set_user_attr(FAIL_REASON_ATTR, reason[:2000])
             return self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
         return self.study.tell(trial, values, skip_if_finished=True)
 
@@ -324,7 +365,7 @@ class Session:
         landed while a trial was being told, outside :meth:`evaluate_trial`'s handlers."""
         for frozen in own_running(self.study):
             self._fail_quietly(
-                optuna.Trial(self.study, frozen._trial_id),
+                optuna.Trial(self.study, trial_id(frozen)),
                 interrupted=True,
                 fail_reason="interrupted",
             )
@@ -336,26 +377,28 @@ class Session:
                 trial.set_user_attr(key, value)
             self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
 
-    def _evaluate(self, trial: optuna.Trial, arch: Architecture) -> list[float]:
+    def _evaluate(
+        self, trial: optuna.Trial, arch: Architecture, measured: Result | None = None
+    ) -> list[float]:
         static = self.evaluator.static_metrics(arch)
         done: set[str] = set()
         over = self._set_constraints(trial, static, done)
         if over:
-            trial.set_user_attr("metrics", static)
+            trial.set_user_attr(METRICS_ATTR, static)
             raise optuna.TrialPruned("over constraint, not trained: " + "; ".join(over))
-        result: Result = self.evaluator.evaluate(arch, trial, report=self.single_objective)
+        result = measured or self.evaluator.evaluate(arch, trial, report=self.single_objective)
         missing = [m for m in self.objectives if m not in result.metrics]
         if missing:
             raise CandidateError(f"the evaluator returned no {', '.join(missing)}")
         values = [float(result.metrics[m]) for m in self.objectives]
-        trial.set_user_attr("metrics", result.metrics)
+        trial.set_user_attr(METRICS_ATTR, result.metrics)
         if result.test_metrics:
-            trial.set_user_attr("test_metrics", result.test_metrics)
+            trial.set_user_attr(TEST_METRICS_ATTR, result.test_metrics)
         if result.history:
-            trial.set_user_attr("history", result.history)
+            trial.set_user_attr(HISTORY_ATTR, result.history)
         over = self._set_constraints(trial, result.metrics, done, final=True)
         if over:  # trained and recorded, but never "best": say why
-            trial.set_user_attr("infeasible_reason", "over constraint: " + "; ".join(over))
+            trial.set_user_attr(INFEASIBLE_REASON_ATTR, "over constraint: " + "; ".join(over))
         bad = [m for m, v in zip(self.objectives, values, strict=True) if not math.isfinite(v)]
         if bad:
             raise CandidateError(f"non-finite {', '.join(bad)}")
@@ -427,15 +470,15 @@ def _heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
     and the process, done otherwise, waits for it at exit (seen in the SIGINT test, about
     one run in 20). Here the thread is started inside ``try`` and is a daemon.
     """
-    storage = study._storage
-    interval = storage.get_heartbeat_interval() if isinstance(storage, BaseHeartbeat) else None
+    storage = storage_of(study)
+    interval = heartbeat_interval(storage)
     if not interval:
         yield
         return
     stop = threading.Event()
     beat = threading.Thread(
         target=_beat,
-        args=(storage, trial._trial_id, interval, stop),
+        args=(storage, trial_id(trial), interval, stop),
         name="heartbeat",
         daemon=True,
     )
@@ -447,8 +490,8 @@ def _heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
         beat.join()
 
 
-def _beat(storage: BaseHeartbeat, trial_id: int, interval: int, stop: threading.Event) -> None:
+def _beat(storage: BaseHeartbeat, tid: int, interval: int, stop: threading.Event) -> None:
     while True:
-        storage.record_heartbeat(trial_id)
+        storage.record_heartbeat(tid)
         if stop.wait(timeout=interval):
             return

@@ -27,13 +27,19 @@ from typing import Any
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RetryHeartbeatStaleTrialCallback
-from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
+
+from searchengine._optuna import (
+    WORKER_ATTR,
+    is_heartbeat_enabled,
+    set_trial_system_attr,
+    storage_of,
+    trial_id,
+)
 
 __all__ = ["WORKER_ATTR", "can_resolve", "fail_gone_trials", "mark_worker", "own_running"]
 
 _log = logging.getLogger(__name__)
-WORKER_ATTR = "searchengine:worker"
 _HOST = socket.gethostname()
 
 
@@ -55,11 +61,11 @@ def _start_ticks(pid: int) -> int | None:
     return int(fields[19]) if fields is not None else None
 
 
-def mark_worker(study: optuna.Study, trial_id: int, number: int) -> None:
+def mark_worker(study: optuna.Study, tid: int, number: int) -> None:
     """Record this process as the worker of a trial it runs."""
     pid = os.getpid()
     worker = {"host": _HOST, "pid": pid, "start": _start_ticks(pid), "trial": number}
-    study._storage.set_trial_system_attr(trial_id, WORKER_ATTR, worker)
+    set_trial_system_attr(study, tid, WORKER_ATTR, worker)
 
 
 def _owner(trial: FrozenTrial) -> dict[str, Any] | None:
@@ -98,7 +104,7 @@ def _alive(pid: int, start: int | None) -> bool:
 
 def can_resolve(study: optuna.Study, trial: FrozenTrial, stale_after: float | None) -> bool:
     """Whether a RUNNING trial ends for sure: it finishes or its worker is seen gone."""
-    if _local(trial) is not None or is_heartbeat_enabled(study._storage):
+    if _local(trial) is not None or is_heartbeat_enabled(storage_of(study)):
         return True
     return stale_after is not None
 
@@ -110,7 +116,7 @@ def _gone(study: optuna.Study, trial: FrozenTrial, stale_after: float | None) ->
         if _alive(int(local["pid"]), local.get("start")):
             return None
         return f"its worker, process {local['pid']} on this host, is gone"
-    if stale_after is None or is_heartbeat_enabled(study._storage):
+    if stale_after is None or is_heartbeat_enabled(storage_of(study)):
         return None
     started = trial.datetime_start
     if started is None:
@@ -137,7 +143,7 @@ def fail_gone_trials(study: optuna.Study, stale_after: float | None) -> list[int
         if reason is None:
             continue
         try:
-            if not study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+            if not storage_of(study).set_trial_state_values(trial_id(trial), TrialState.FAIL):
                 continue
         except UpdateFinishedTrialError:  # another worker failed it, or it just finished
             continue
@@ -146,5 +152,5 @@ def fail_gone_trials(study: optuna.Study, stale_after: float | None) -> list[int
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             retry = RetryHeartbeatStaleTrialCallback(max_retry=1)
-        retry(study, study._storage.get_trial(trial._trial_id))
+        retry(study, storage_of(study).get_trial(trial_id(trial)))
     return failed

@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 import optuna
 from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
-from optuna.storages.journal._file import BaseJournalFileLock
 
+from searchengine._optuna import BaseJournalFileLock
 from searchengine.errors import SearchEngineError
 
 __all__ = ["DatabaseLostError", "StorageOptions", "default_storage_url", "open_storage"]

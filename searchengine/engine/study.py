@@ -16,6 +16,13 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from searchengine._optuna import (
+    RETRY_HISTORY_ATTR,
+    SPACE_ATTR,
+    SPEC_ATTR,
+    STRATEGY_ATTR,
+    unused,
+)
 from searchengine.engine.storage import StorageOptions, open_storage
 from searchengine.errors import SearchEngineError, SpecError
 from searchengine.evaluation import metric_direction
@@ -30,13 +37,6 @@ from searchengine.strategies import (
 
 _log = logging.getLogger("searchengine.engine")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-SPACE_ATTR, SPEC_ATTR = "searchengine:space", "searchengine:spec"
-SECONDS_ATTR = "searchengine:seconds"
-ONESHOT_ATTR = "searchengine:oneshot"
-#: Study user attribute: the strategy that drives the study (the last one switched to).
-STRATEGY_ATTR = "searchengine:strategy"
-#: Trial user attribute: the strategy that proposed the trial.
-TRIAL_STRATEGY_ATTR = "strategy"
 Callback = Callable[[optuna.Study, FrozenTrial], None]
 # the most candidates of a discrete space enumerated to tell when it is exhausted
 _ENUMERATED = 100_000
@@ -44,10 +44,8 @@ _ENUMERATED = 100_000
 
 def _uncounted(trials: Sequence[FrozenTrial]) -> set[int]:
     """Numbers of finished trials that do not use budget: interrupted, surplus, retried."""
-    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
-    return retried | {
-        t.number for t in trials if t.user_attrs.get("interrupted") or t.user_attrs.get("surplus")
-    }
+    retried = {n for t in trials for n in t.system_attrs.get(RETRY_HISTORY_ATTR, ())}
+    return retried | {t.number for t in trials if unused(t)}
 
 
 def budget_used(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> int:

@@ -22,8 +22,8 @@ import optuna
 import torch
 from torch import nn
 
+from searchengine._optuna import PARENT_ATTR, trial_id
 from searchengine.evaluation.trainer import Tensors
-from searchengine.spec.architecture import PARENT_ATTR
 from searchengine.spec.format import Fidelity, TrainSpec
 
 __all__ = ["parent_of", "save_weights", "subsample", "train_spec", "warm_start"]
@@ -55,7 +55,7 @@ def parent_of(trial: optuna.trial.BaseTrial | None) -> int | None:
     """The trial number of the candidate's parent, if its sampler recorded one."""
     if not isinstance(trial, optuna.Trial):
         return None
-    parent = trial.storage.get_trial_system_attrs(trial._trial_id).get(PARENT_ATTR)
+    parent = trial.storage.get_trial_system_attrs(trial_id(trial)).get(PARENT_ATTR)
     return None if parent is None else int(parent)
 
 

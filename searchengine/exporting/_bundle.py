@@ -77,14 +77,18 @@ class ExportedModel:
 
     @property
     def fields(self) -> list[str]:
-        """The columns a frame needs (the model's fields, in order)."""
-        return self.encoders.names
+        """The columns a frame needs (the model's fields, in order): the kept ones where
+        the model drops fields (``model.fields.keep``)."""
+        keep = self.architecture.model.fields.keep
+        names = self.encoders.names
+        return [n for n in names if n in keep] if isinstance(keep, list) else names
 
     def predict(self, frame: pd.DataFrame, *, source: str = "the data") -> np.ndarray:
         """Click probabilities of the rows of ``frame``, one float32 per row.
 
         Categorical values never seen in training (or rare, or missing) take the
-        out-of-vocabulary id, as they did in training; other columns are ignored.
+        out-of-vocabulary id, as they did in training; other columns (dropped fields
+        among them) are ignored.
 
         Args:
             frame: a column per field (see :attr:`fields`).
@@ -94,6 +98,9 @@ class ExportedModel:
             DataError: a missing field, or a numerical field with values that are not numbers.
         """
         require_columns(list(frame.columns), self.fields, source)
+        absent = [n for n in self.encoders.names if n not in frame.columns]
+        if absent:  # dropped fields: encoded as missing, which the model never reads
+            frame = frame.assign(**dict.fromkeys(absent, None))
         cat, num, missing = self.encoders.encode(frame, source, align=True)
         from searchengine.evaluation.trainer import Tensors, predict
 
@@ -113,8 +120,9 @@ class ExportedModel:
         from searchengine.data._encoders import CategoricalEncoder
 
         out: dict[str, int] = {}
+        read = set(self.fields)  # a dropped field's values are never read
         for encoder in self.encoders.encoders:
-            if not isinstance(encoder, CategoricalEncoder):
+            if not isinstance(encoder, CategoricalEncoder) or encoder.field.name not in read:
                 continue
             values = frame[encoder.field.name]
             ids = encoder.transform(encoder.align(values))

@@ -28,6 +28,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from searchengine._optuna import METRICS_ATTR, TEST_METRICS_ATTR, reason
 from searchengine.data import DataSchema, FittedEncoders, fit_encoders, write_encoders
 from searchengine.engine.runs import OpenedRun, open_run
 from searchengine.errors import SearchEngineError
@@ -92,7 +93,7 @@ def export_trial(
     model: torch.nn.Module = evaluator.last_model
     encoders = fit_encoders(spec.data_or_default())
     _check_same_schema(encoders, evaluator.data.schema)
-    searched = {str(k): float(v) for k, v in chosen.user_attrs.get("metrics", {}).items()}
+    searched = {str(k): float(v) for k, v in chosen.user_attrs.get(METRICS_ATTR, {}).items()}
     _warn_if_different(searched, result.metrics, chosen.number)
     (folder / SPEC).write_text(arch.to_yaml())
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, folder / WEIGHTS)
@@ -117,7 +118,7 @@ def _manifest(
         "metrics": result.metrics,
         "test_metrics": result.test_metrics,
         "search_metrics": searched,
-        "search_test_metrics": chosen.user_attrs.get("test_metrics", {}),
+        "search_test_metrics": chosen.user_attrs.get(TEST_METRICS_ATTR, {}),
         "fields": fields,
         "versions": _versions(),
     }
@@ -156,9 +157,9 @@ def _choose(study: optuna.Study, number: int | None) -> FrozenTrial:
         )
     chosen = trials[number]
     if chosen.state != TrialState.COMPLETE:
-        reason = chosen.user_attrs.get("fail_reason") or chosen.user_attrs.get("prune_reason")
+        why = reason(chosen)
         raise SearchEngineError(
-            f"trial {number} is {chosen.state.name}{f' ({reason})' if reason else ''}; "
+            f"trial {number} is {chosen.state.name}{f' ({why})' if why else ''}; "
             "export a completed trial"
         )
     if any(v > 0 for v in chosen.constraints.values()):

@@ -17,12 +17,14 @@ from searchengine.models.blocks import backbone as _blocks  # noqa: F401  (regis
 from searchengine.models.build import build_model, count_embedding_params, resolve
 from searchengine.models.config import MLPConfig, ModelConfig
 from searchengine.models.layers import ACTIVATIONS
+from searchengine.models.selection import FieldSelection
 
 __all__ = [
     "ACTIVATIONS",
     "BACKBONES",
     "Backbone",
     "CTRModel",
+    "FieldSelection",
     "MLPConfig",
     "ModelConfig",
     "build_model",

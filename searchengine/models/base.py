@@ -59,6 +59,8 @@ class Backbone(nn.Module, abc.ABC):
             widths are then projected to the widest, see ``FieldEmbedding.equalize``).
         settings: the section of ``model`` that only this backbone reads (``dcnv2`` reads
             ``model.dcnv2``), or None; its decisions are searched only for this backbone.
+        mlp_switch: a bool setting of that section without which it does not read
+            ``model.mlp`` (autoint's ``deep``), or None.
         embedding: the field embeddings, or None when the backbone embeds no field.
 
     Args:
@@ -76,6 +78,7 @@ class Backbone(nn.Module, abc.ABC):
     reports_flops: ClassVar[bool] = False
     needs_equal_dims: ClassVar[bool] = False
     settings: ClassVar[str | None] = None
+    mlp_switch: ClassVar[str | None] = None
 
     embedding: FieldEmbedding | None
 
@@ -87,14 +90,6 @@ class Backbone(nn.Module, abc.ABC):
     def forward(self, cat: Tensor, num: Tensor, num_missing: Tensor) -> Tensor:
         """Map ``cat`` ``(B, C)`` int64, ``num`` ``(B, N)`` float and ``num_missing``
         ``(B, N)`` bool to logits ``(B,)``."""
-
-    @classmethod
-    def reads(cls, attribute: str, model: ModelSpec) -> bool:
-        """Whether this backbone, in ``model``, reads the slots of a ``uses_*`` class
-        attribute (e.g. ``uses_mlp``: ``model.mlp``); the search space searches them only
-        for backbones that do. Default: the class attribute; override where a setting
-        turns the part off (autoint reads ``model.mlp`` only with ``deep``)."""
-        return bool(getattr(cls, attribute))
 
     def flops(self) -> int | None:
         """Floating-point operations per example after the embedding lookup, or None
@@ -132,6 +127,7 @@ class Backbone(nn.Module, abc.ABC):
             dynamic=config.dynamic,
             numerical=config.numerical,
             multisize=config.multisize,
+            prune=config.prune,
         )
 
     @classmethod
@@ -149,6 +145,7 @@ class Backbone(nn.Module, abc.ABC):
             dynamic=config.dynamic,
             numerical=config.numerical,
             multisize=config.multisize,
+            prune=config.prune,
         )
 
     def embedding_params(self) -> int:
@@ -184,19 +181,27 @@ class CTRModel(nn.Module):
     Args:
         backbone: the architecture.
         backbone_name: the registered name it was built from.
+        columns: picks the columns of the kept fields out of a batch
+            (:class:`~searchengine.models.selection.KeptColumns`), None where every
+            field is read.
 
     Shapes:
         ``cat`` ``(B, C)`` int64 ids, ``num`` ``(B, N)`` float, ``num_missing`` ``(B, N)``
         bool -> logits ``(B,)`` (apply a sigmoid for click probabilities).
     """
 
-    def __init__(self, backbone: Backbone, backbone_name: str) -> None:
+    def __init__(
+        self, backbone: Backbone, backbone_name: str, columns: nn.Module | None = None
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         self.backbone_name = backbone_name
+        self.columns = columns
 
     def forward(self, cat: Tensor, num: Tensor, num_missing: Tensor) -> Tensor:
         """Return logits ``(B,)``."""
+        if self.columns is not None:  # field selection: the backbone reads the kept ones
+            cat, num, num_missing = self.columns(cat, num, num_missing)
         return self.backbone(cat, num, num_missing)
 
     def embedding_params(self) -> int:

@@ -6,6 +6,7 @@ from searchengine.data.schema import DataSchema
 from searchengine.errors import SpecError, SpecIssue
 from searchengine.models.base import BACKBONES, Backbone, CTRModel
 from searchengine.models.config import ModelConfig
+from searchengine.models.selection import FieldSelection
 from searchengine.spec.format import ModelSpec
 
 __all__ = ["build_model", "count_embedding_params", "resolve"]
@@ -19,6 +20,9 @@ def resolve(model: ModelSpec, schema: DataSchema) -> tuple[type[Backbone], Model
         UnknownNameError: if the backbone is not registered.
         SpecError: if the spec does not fit the schema or the backbone (a pair gate on a
             backbone without pairwise interactions).
+
+    ``model.fields.keep`` is not applied here: :func:`build_model` resolves the
+    :class:`FieldSelection`'s model against its schema.
     """
     config = ModelConfig.from_spec(model, schema)
     cls = BACKBONES.get(config.backbone)
@@ -55,10 +59,13 @@ def build_model(model: ModelSpec, schema: DataSchema, *, sparse: bool = False) -
     Raises:
         ValueError: if a search expression is left in ``model``.
         UnknownNameError: if the backbone is not registered.
-        SpecError: if the spec does not fit the schema or the backbone.
+        SpecError: if the spec does not fit the schema or the backbone, or keeps an
+            unknown field (``model.fields.keep``; keeping none is a ValueError).
     """
-    cls, config = resolve(model, schema)
-    return CTRModel(cls(schema, config, sparse=sparse), config.backbone)
+    selection = FieldSelection.of(model, schema)
+    cls, config = _resolve_kept(selection)
+    backbone = cls(selection.schema, config, sparse=sparse)
+    return CTRModel(backbone, config.backbone, selection.columns())
 
 
 def count_embedding_params(model: ModelSpec, schema: DataSchema) -> int:
@@ -69,5 +76,18 @@ def count_embedding_params(model: ModelSpec, schema: DataSchema) -> int:
     Raises:
         ValueError, UnknownNameError, SpecError: as :func:`build_model`.
     """
-    cls, config = resolve(model, schema)
-    return cls.count_embedding_params(schema, config)
+    selection = FieldSelection.of(model, schema)
+    cls, config = _resolve_kept(selection)
+    return cls.count_embedding_params(selection.schema, config)
+
+
+def _resolve_kept(selection: FieldSelection) -> tuple[type[Backbone], ModelConfig]:
+    """:func:`resolve` on the kept fields. The whole spec was checked when compiled, so
+    what only dropping fields breaks (a block reading ``dense`` without a numerical
+    field kept) is a candidate that fails (ValueError), not a spec error."""
+    try:
+        return resolve(selection.model, selection.schema)
+    except SpecError as exc:
+        if not selection.drops:
+            raise
+        raise ValueError(f"with {', '.join(selection.dropped)} dropped: {exc}") from None

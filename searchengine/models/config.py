@@ -28,6 +28,7 @@ from searchengine.models.blocks.config import BlocksConfig
 from searchengine.models.embedding.dynamic import DynamicConfig
 from searchengine.models.embedding.multisize import MultiSizeConfig
 from searchengine.models.embedding.numerical import NumericalConfig
+from searchengine.models.embedding.pruned import PruneConfig
 from searchengine.models.layers import ACTIVATIONS
 from searchengine.spec.expressions import is_expr
 from searchengine.spec.format import GateKeep, GroupsSpec, ModelSpec
@@ -66,6 +67,7 @@ class ModelConfig:
         blocks: the concrete block DAG (``model.blocks.nodes``), or None.
         groups: AutoGroup's feature sets, order -> its sets (field names, never a ``raw``
             numerical field), or None.
+        prune: PEP's fixed masks over some categorical tables, or None.
         dcnv2, autoint, finalmlp: the settings of those backbones.
     """
 
@@ -79,6 +81,7 @@ class ModelConfig:
     multisize: MultiSizeConfig | None = None
     blocks: BlocksConfig | None = None
     groups: MappingProxyType[int, tuple[tuple[str, ...], ...]] | None = None
+    prune: PruneConfig | None = None
     dcnv2: DCNv2Config = DCNv2Config()
     autoint: AutoIntConfig = AutoIntConfig()
     finalmlp: FinalMLPConfig = FinalMLPConfig()
@@ -110,6 +113,7 @@ class ModelConfig:
         dynamic = DynamicConfig.resolve(spec.embedding.dynamic, schema, issues)
         if dynamic is not None:
             dims.update({name: dynamic.width for name in dynamic.fields if name in dims})
+        prune = _resolve_prune(spec, schema, dims, issues)
         blocks = BlocksConfig.resolve(spec.blocks, schema, issues)
         if blocks is not None:
             _check_block_groups(blocks, raw, issues)
@@ -143,10 +147,32 @@ class ModelConfig:
             multisize=multisize,
             blocks=blocks,
             groups=groups,
+            prune=prune,
             dcnv2=dcnv2,
             autoint=autoint,
             finalmlp=finalmlp,
         )
+
+
+def _resolve_prune(
+    spec: ModelSpec, schema: DataSchema, dims: dict[str, int], issues: list[SpecIssue]
+) -> PruneConfig | None:
+    """PEP's masks; not on tables that multisize or dynamic embeddings hold."""
+    prune = spec.embedding.prune
+    if prune is not None and prune.masks:
+        other = "multisize" if spec.embedding.multisize is not None else None
+        dynamic = spec.embedding.dynamic
+        clash = set(prune.masks) & set(dynamic.fields) if dynamic is not None else set()
+        if other or clash:
+            issues.append(
+                SpecIssue(
+                    "model.embedding.prune",
+                    "pruned masks apply to plain tables, not to "
+                    + ("multisize embeddings" if other else f"dynamic fields {sorted(clash)}"),
+                )
+            )
+            return None
+    return PruneConfig.resolve(prune, schema, dims, issues)
 
 
 def _walk(value: Any, path: str) -> Iterator[tuple[str, Any]]:

@@ -87,6 +87,7 @@ class AutoInt(Backbone):
     uses_mlp = True
     needs_equal_dims = True
     settings = "autoint"
+    mlp_switch = "deep"
 
     embedding: FieldEmbedding
 
@@ -108,13 +109,6 @@ class AutoInt(Backbone):
         self.mlp = None if self.deep_input is None else _mlp(
             self.deep_input.out_dim, config.mlp, out_dim=1
         )  # fmt: skip
-
-    @classmethod
-    def reads(cls, attribute: str, model: ModelSpec) -> bool:
-        """``model.mlp`` only with ``deep`` (true, or searched)."""
-        if attribute == "uses_mlp":
-            return model.autoint.deep is not False
-        return super().reads(attribute, model)
 
     def forward(self, cat: Tensor, num: Tensor, num_missing: Tensor) -> Tensor:
         vectors = self.embedding(cat, num, num_missing)  # [(B, F_g, D_g)]

@@ -10,7 +10,9 @@ per-trial figures by storing these trial user attributes:
 * ``gate_weights``: ``{"a,b": |alpha|}``, learned interaction gate weights;
 * ``groups``: ``{"2": [["a", "b"], ...], "3": [...]}``, the feature sets of each order;
 * ``entity_sizes``: ``{field: {"sizes": [...], "counts": [...]}}``, per-entity sizes;
-* ``dag``: ``{"nodes": [{"id": ..., "label": ...}], "edges": [[from, to], ...]}``.
+* ``dag``: ``{"nodes": [{"id": ..., "label": ...}], "edges": [[from, to], ...]}``;
+* ``field_keep`` / ``field_importance``: ``{field: score}``, P(keep) of a field's
+  learned gate (AutoField) or its permutation importance (``fieldperm``).
 """
 
 from searchengine.report._build import FIGURES, FigureKind, Report, build_report, render

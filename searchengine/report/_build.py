@@ -10,7 +10,7 @@ from typing import Any
 
 from searchengine.engine.runs import open_run
 from searchengine.errors import SearchEngineError
-from searchengine.report import _arch, _search
+from searchengine.report import _arch, _fields, _search
 from searchengine.report._context import ReportContext
 
 __all__ = ["FIGURES", "FigureKind", "Report", "build_report", "render"]
@@ -60,6 +60,9 @@ FIGURES: list[FigureKind] = [
                "trial's `model.interactions.groups`", _arch.groups_data, _arch.groups_figure),
     FigureKind("dag", "Architecture DAG", "trial user attr `dag`",
                _arch.dag_data, _arch.dag_figure),
+    FigureKind("fields", "Field selection", "params `model.fields.keep[FIELD]`; trial user "
+               "attr `field_keep` or `field_importance`", _fields.fields_data,
+               _fields.fields_figure),
 ]  # fmt: skip
 
 

@@ -12,7 +12,13 @@ import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
 from searchengine._format import number
-from searchengine.engine import SECONDS_ATTR
+from searchengine._optuna import (
+    METRICS_ATTR,
+    SEARCH_COST_ATTR,
+    SECONDS_ATTR,
+    TEST_METRICS_ATTR,
+    reason,
+)
 from searchengine.report._context import ReportContext
 from searchengine.report._pareto import pareto_mask
 
@@ -107,22 +113,22 @@ def _top_table(ctx: ReportContext) -> str:
     ranked = _ranked(ctx)[:TOP_TRIALS]
     if not ranked:
         return "<p>No completed trial yet.</p>"
-    tests = sorted({k for t in ranked for k in t.user_attrs.get("test_metrics", {})})
+    tests = sorted({k for t in ranked for k in t.user_attrs.get(TEST_METRICS_ATTR, {})})
     # latency_ms (median of 7 passes over 1,000 rows) moves with the load of the machine
     # more than between similar models: shown where it is an objective, not by default
     costs = [
         c
         for c in ("embedding_params", "params", "train_seconds")
-        if c not in ctx.objectives and any(c in t.user_attrs.get("metrics", {}) for t in ranked)
+        if c not in ctx.objectives and any(c in t.user_attrs.get(METRICS_ATTR, {}) for t in ranked)
     ]
     head = ["trial", "feasible", *ctx.objectives, *(f"test {m}" for m in tests), *costs]
     head += ["search cost", "parameters"]
     rows = []
     for t in ranked:
-        metrics, test = t.user_attrs.get("metrics", {}), t.user_attrs.get("test_metrics", {})
+        metrics, test = t.user_attrs.get(METRICS_ATTR, {}), t.user_attrs.get(TEST_METRICS_ATTR, {})
         cells = [t.number, "yes" if ctx.feasible(t) else "no", *t.values]
         cells += [test.get(m) for m in tests] + [metrics.get(c) for c in costs]
-        cells.append(t.user_attrs.get("search_cost"))
+        cells.append(t.user_attrs.get(SEARCH_COST_ATTR))
         params = "<br>".join(_e(f"{k} = {_fmt(v)}") for k, v in t.params.items())
         rows.append(
             "".join(f"<td>{_e(_fmt(c))}</td>" for c in cells)
@@ -162,4 +168,4 @@ def _failures(ctx: ReportContext) -> str:
 
 
 def _reason(trial: FrozenTrial) -> str:
-    return str(trial.user_attrs.get("fail_reason") or trial.user_attrs.get("prune_reason") or "")
+    return reason(trial)

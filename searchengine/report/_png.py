@@ -21,6 +21,7 @@ from searchengine.report._arch import (
     MultiSizeData,
     dag_layout,
 )
+from searchengine.report._fields import fields_png
 from searchengine.report._search import HistoryData, HypervolumeData, ImportanceData, ParetoData
 
 __all__ = ["PNG_RENDERERS"]
@@ -214,4 +215,5 @@ PNG_RENDERERS = {
     "gates": gates_png,
     "groups": groups_png,
     "dag": dag_png,
+    "fields": fields_png,
 }

@@ -16,6 +16,7 @@ import optuna
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from searchengine._optuna import HYPERVOLUME_ATTR, HYPERVOLUME_REF_ATTR
 from searchengine.report._context import ReportContext
 from searchengine.report._pareto import hypervolume_history, knee, pareto_mask
 
@@ -34,10 +35,8 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-HYPERVOLUME_REF_ATTR = "searchengine:hypervolume_ref"
 # What `searchengine run` stores with the study beside result.json's hypervolume:
 # {"value": ..., "reference_point": [...]}; the curve then ends at that value.
-RESULT_HYPERVOLUME_ATTR = "searchengine:hypervolume"
 
 
 @dataclass
@@ -208,7 +207,7 @@ def _reference(ctx: ReportContext) -> tuple[list[float] | None, str]:
     given = ctx.study.user_attrs.get(HYPERVOLUME_REF_ATTR)
     if isinstance(given, list | tuple) and len(given) == m:
         return [float(v) for v in given], HYPERVOLUME_REF_ATTR
-    stored = ctx.study.user_attrs.get(RESULT_HYPERVOLUME_ATTR)
+    stored = ctx.study.user_attrs.get(HYPERVOLUME_ATTR)
     point = stored.get("reference_point") if isinstance(stored, dict) else None
     if isinstance(point, list | tuple) and len(point) == m:
         return [float(v) for v in point], "the reference point of result.json"

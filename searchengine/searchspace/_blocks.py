@@ -225,10 +225,10 @@ def _plain(slot: Any) -> Any:
 
 def _users(c: _Compiler) -> list[str]:
     """The backbones of this spec that read ``model.blocks``."""
-    from searchengine.models import BACKBONES
+    from searchengine.searchspace._backbones import backbone_traits, is_backbone
 
     _, names, _ = c.backbones()
-    return [n for n in names if n in BACKBONES and BACKBONES.get(n).uses_blocks]
+    return [n for n in names if is_backbone(n) and backbone_traits(n).uses_blocks]
 
 
 def _count_values(c: _Compiler, count: Any) -> list[int]:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from searchengine.errors import SearchEngineError, UnknownNameError, did_you_mean
+from searchengine.searchspace._backbones import backbone_names, backbone_traits, is_backbone
 from searchengine.spec.backbones import DCNV2_STRUCTURES
 from searchengine.spec.format import DynamicSpec, GateKeep
 
@@ -58,11 +59,10 @@ def _check_names(
 
 def check_model(c: _Compiler) -> None:
     """Backbone, activation and optimizer names; per-field maps; kept gate pairs; device."""
-    from searchengine.evaluation import OPTIMIZERS
-    from searchengine.models import ACTIVATIONS, BACKBONES
+    from searchengine.spec.vocabulary import ACTIVATIONS, OPTIMIZERS
 
     model, train = c.spec.model_or_default(), c.spec.train
-    _check_names(c, ("model", "backbone"), model.backbone, "backbone", BACKBONES.names())
+    _check_names(c, ("model", "backbone"), model.backbone, "backbone", backbone_names())
     _check_names(
         c, ("model", "mlp", "activation"), model.mlp.activation, "activation", sorted(ACTIVATIONS)
     )
@@ -76,7 +76,7 @@ def check_model(c: _Compiler) -> None:
             if key not in names:
                 c.issue(loc + (key,), f"unknown field {key!r}{did_you_mean(key, names)}")
         # multi-size embeddings set the categorical widths (K * chunk); raw fields have none
-        from searchengine.models.embedding.numerical import literal_raw
+        from searchengine.spec.vocabulary import literal_raw
 
         needed = c.field_names("numerical") if model.embedding.multisize else names
         raw = literal_raw(model.embedding.numerical, c.field_names("numerical"))
@@ -130,7 +130,7 @@ def _check_dynamic(c: _Compiler, dynamic: DynamicSpec) -> None:
 def _check_numerical(c: _Compiler, embedding: Any) -> None:
     """Numerical method, bucket method and aggregation names; a method map names
     numerical fields; a literal ``topk`` is at most a literal ``meta``."""
-    from searchengine.models.embedding import AGGREGATIONS, BUCKET_METHODS, NUMERICAL_METHODS
+    from searchengine.spec.vocabulary import AGGREGATIONS, BUCKET_METHODS, NUMERICAL_METHODS
 
     loc, kind = ("model", "embedding"), "numerical method"
     chosen = embedding.numerical
@@ -196,16 +196,14 @@ def check_search(c: _Compiler) -> None:
 
 def _check_flops(c: _Compiler) -> None:
     """An objective or constraint on ``flops`` needs backbones that count them."""
-    from searchengine.models import BACKBONES
-
     spec = c.spec
     where = [("objectives", i) for i, o in enumerate(spec.objectives) if o.metric == "flops"]
     where += [("constraints", i) for i, k in enumerate(spec.constraints) if k.metric == "flops"]
     _, names, _ = c.backbones()
-    lacking = [n for n in names if n in BACKBONES and not BACKBONES.get(n).reports_flops]
+    lacking = [n for n in names if is_backbone(n) and not backbone_traits(n).reports_flops]
     if not lacking:
         return
-    counting = [n for n, cls in BACKBONES.items() if cls.reports_flops]
+    counting = [n for n in backbone_names() if backbone_traits(n).reports_flops]
     for loc in where:
         c.issue(
             loc + ("metric",),
@@ -223,7 +221,6 @@ def raw_name_issues(data: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], str]
     """
     from searchengine.data import DATASETS
     from searchengine.evaluation import metric_names
-    from searchengine.models import BACKBONES
 
     out: list[tuple[tuple[Any, ...], str]] = []
 
@@ -237,7 +234,7 @@ def raw_name_issues(data: Mapping[str, Any]) -> list[tuple[tuple[Any, ...], str]
             (("data", "dataset"), str(UnknownNameError("dataset", dataset, DATASETS.names())))
         )
     backbone = section("model").get("backbone")
-    known = BACKBONES.names()
+    known = backbone_names()
     choices = backbone.get("choice") if isinstance(backbone, Mapping) else None
     candidates = (
         [((), backbone)] if isinstance(backbone, str)

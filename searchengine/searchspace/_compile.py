@@ -67,13 +67,14 @@ class _Compiler:
 
     # ------------------------------------------------------------------ driver
     def run(self) -> SearchSpace:
-        from searchengine.searchspace import _blocks, _checks, _groups, _multisize
+        from searchengine.searchspace import _blocks, _checks, _fields, _groups, _multisize
 
         if self.spec.is_generic:
             self._walk_params()
         else:
             self.fields = _checks.declared_fields(self)
             self._walk(self.spec.model_or_default(), ("model",))
+            _fields.add_decisions(self)
             self._gates()
             _groups.add_decisions(self)
             _multisize.add_decisions(self)
@@ -82,6 +83,7 @@ class _Compiler:
             _checks.check_model(self)
             self._backbone_conditions()
             self._raw_conditions()
+            _fields.add_conditions(self)
         _checks.check_search(self)
         self._resolve_conditions()
         order = self._order()
@@ -192,12 +194,12 @@ class _Compiler:
         return ("model", "backbone"), [str(backbone)], False
 
     def _backbone_conditions(self) -> None:
-        from searchengine.models import BACKBONES
+        from searchengine.searchspace._backbones import backbone_traits
 
         _, names, searched = self.backbones()
         model = self.spec.model_or_default()
         try:
-            classes = {n: BACKBONES.get(n) for n in names}
+            classes = {n: backbone_traits(n) for n in names}
         except UnknownNameError:
             return  # reported by the model checks
         kept: list[Decision] = []
@@ -206,7 +208,7 @@ class _Compiler:
             users = (
                 [n for n, c in classes.items() if c.reads(attribute, model)]
                 if attribute
-                else _settings_users(d.loc, names, classes, BACKBONES)
+                else _settings_users(d.loc, names, classes)
             )
             if not users:
                 if attribute in _NEEDED:
@@ -227,9 +229,8 @@ class _Compiler:
         """Decisions about the vector of a ``raw`` numerical field (its width, its pairs,
         its feature-set memberships) decide nothing: dropped where the field is raw in
         the spec, conditioned on its method decision where ``raw`` is one of its choices."""
-        from searchengine.models.embedding import RAW
-        from searchengine.models.embedding.numerical import literal_raw
         from searchengine.searchspace import _groups
+        from searchengine.spec.vocabulary import RAW, literal_raw
 
         names = self.field_names("numerical")
         literal = literal_raw(self.spec.model_or_default().embedding.numerical, names)
@@ -317,18 +318,18 @@ class _Compiler:
         return list(range(len(self.decisions)))
 
 
-def _settings_users(
-    loc: Loc, names: list[str], classes: dict[str, Any], registry: Any
-) -> list[str]:
+def _settings_users(loc: Loc, names: list[str], classes: dict[str, Any]) -> list[str]:
     """The backbones of the spec that read ``loc``: where ``loc`` is in a section of
-    ``model`` that a registered backbone owns (``Backbone.settings``, e.g. ``model.dcnv2``),
-    only its owners; otherwise every backbone."""
+    ``model`` that a backbone owns (its ``settings``, e.g. ``model.dcnv2``), only its
+    owners; otherwise every backbone."""
+    from searchengine.spec.vocabulary import BUILTIN_BACKBONES
+
     if len(loc) < 2 or loc[0] != "model":
         return names
-    owned = {getattr(c, "settings", None) for _, c in registry.items()}
+    owned = {t.settings for t in (*BUILTIN_BACKBONES.values(), *classes.values())}
     if loc[1] not in owned:
         return names
-    return [n for n, c in classes.items() if getattr(c, "settings", None) == loc[1]]
+    return [n for n, c in classes.items() if c.settings == loc[1]]
 
 
 def _restrict_backbone(d: Decision, users: list[str]) -> Decision | None:

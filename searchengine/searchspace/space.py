@@ -24,6 +24,7 @@ from optuna.distributions import (
     distribution_to_json,
 )
 
+from searchengine._optuna import contains
 from searchengine.errors import SpecError
 from searchengine.searchspace.loader import format_path
 from searchengine.spec.architecture import MODEL_ATTR, Architecture
@@ -154,7 +155,7 @@ class Decision:
     def contains(self, value: Any) -> bool:
         param = self.encode(value)
         try:
-            return bool(self.distribution._contains(self.distribution.to_internal_repr(param)))
+            return contains(self.distribution, param)
         except (ValueError, TypeError):
             return False
 
@@ -174,7 +175,7 @@ class Slot:
     """A place in the spec filled by decisions: one, one per field, or one per pair."""
 
     loc: tuple[Any, ...]
-    mode: str  # "single" | "per_field" | "gate" | "multisize" | "groups" | "blocks"
+    mode: str  # "single" | "per_field" | "gate" | "multisize" | "groups" | "blocks" | "fields"
     decisions: tuple[str, ...]
     default: Any
 
@@ -332,6 +333,11 @@ class SearchSpace:
             groups = self.spec.model_or_default().interactions.groups
             defaults = {n: self._by_name[n].default for n in slot.decisions}
             return _groups.slot_value(groups, slot, values, defaults)  # type: ignore[arg-type]
+        if slot.mode == "fields":
+            from searchengine.searchspace import _fields
+
+            keys = {n: str(self._by_name[n].key) for n in slot.decisions}
+            return _fields.slot_value(slot, values, keys)
         if slot.mode == "blocks":
             from searchengine.searchspace import _blocks
 

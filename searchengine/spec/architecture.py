@@ -9,16 +9,15 @@ from typing import Any
 
 import yaml
 
+from searchengine._optuna import MODEL_ATTR, PARENT_ATTR
 from searchengine.spec.format import GateKeep, ModelSpec, Spec, TrainSpec
 
 __all__ = ["MODEL_ATTR", "PARENT_ATTR", "SCHEMA_COMMENT", "Architecture"]
 
 #: Trial user attribute holding the concrete ``model`` section of a recorded result that
 #: no decision expresses (ESAPN's per-entity sizes); see ``SearchSpace.of_trial``.
-MODEL_ATTR = "searchengine:model"
 #: Trial system attribute: the number of the trial a candidate was derived from (set by
 #: evolution's ``dag`` mutation); ``search.fidelity.warm_start`` starts from its weights.
-PARENT_ATTR = "searchengine:parent"
 
 SCHEMA_COMMENT = (
     "# A concrete architecture: no search expressions left; `searchengine run` on this\n"
@@ -82,7 +81,8 @@ class Architecture:
         model = {"backbone": backbone, **data.get("model", {})}
         out: dict[str, Any] = {}
         for key, value in data.items():  # the model in its place, after the data
-            out[key] = value
+            if key != "model":
+                out[key] = value
             if key == "data":
                 out["model"] = model
         out.setdefault("model", model)

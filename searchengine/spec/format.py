@@ -38,11 +38,13 @@ __all__ = [
     "DynamicSpec",
     "EmbeddingSpec",
     "Fidelity",
+    "FieldsSpec",
     "GateKeep",
     "GroupsSpec",
     "InteractionSpec",
     "MLPSpec",
     "MultiSizeSpec",
+    "PruneSpec",
     "ModelSpec",
     "NumericalField",
     "Objective",
@@ -282,6 +284,20 @@ class MultiSizeSpec(_Model):
         return self
 
 
+class PruneSpec(_Model):
+    """Embedding values pruned away (PEP, ICLR'21): a fixed 0/1 mask per categorical field.
+
+    A masked value is zero from initialization on and never trained; ``embedding_params``
+    counts the kept values. The ``pep`` strategy records the masks it learned.
+    """
+
+    masks: dict[str, str] = Field(
+        description="Per categorical field, the kept values of its (vocab_size, dim) table: "
+        "the row-major bits packed (numpy packbits), zlib-compressed and base64-encoded, "
+        "as the pep strategy records them; a field not listed keeps every value.",
+    )
+
+
 class EmbeddingSpec(_Model):
     """Field embeddings."""
 
@@ -305,6 +321,9 @@ class EmbeddingSpec(_Model):
     )
     multisize: MultiSizeSpec | None = Field(
         None, description="NIS multi-size embeddings of the categorical fields."
+    )
+    prune: PruneSpec | None = Field(
+        None, description="Pruned embedding values of some categorical fields (PEP)."
     )
 
 
@@ -467,6 +486,17 @@ class BlocksSpec(_Model):
         return self
 
 
+class FieldsSpec(_Model):
+    """Which fields the model reads: field selection (AutoField, WWW'22)."""
+
+    keep: Literal["all", "search"] | list[str] = Field(
+        "all",
+        description="`all` fields, `search` one keep/drop decision per field "
+        "(model.fields.keep[FIELD]), or the kept fields by name; a dropped field is gone "
+        "from every part of the model.",
+    )
+
+
 class ModelSpec(_Model):
     """The CTR model: a backbone and its parts."""
 
@@ -484,6 +514,9 @@ class ModelSpec(_Model):
     finalmlp: FinalMLPSpec = FinalMLPSpec()
     blocks: BlocksSpec | None = Field(
         None, description="The DAG of backbone `blocks` (AutoCTR); default: 3 searched blocks."
+    )
+    fields: FieldsSpec = Field(
+        FieldsSpec(), description="Field selection: all fields, searched, or a list."
     )
 
 

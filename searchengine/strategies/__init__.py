@@ -18,6 +18,8 @@ from searchengine.strategies.baselines import FDEStrategy, MDEStrategy
 from searchengine.strategies.differentiable import DifferentiableStrategy
 from searchengine.strategies.esapn import ESAPNStrategy
 from searchengine.strategies.evolution import EvolutionStrategy
+from searchengine.strategies.fieldperm import FieldPermStrategy
+from searchengine.strategies.pep import PEPStrategy
 from searchengine.strategies.rl import RLStrategy
 from searchengine.strategies.samplers import RandomStrategy, TPEStrategy
 
@@ -27,9 +29,11 @@ __all__ = [
     "ESAPNStrategy",
     "EvolutionStrategy",
     "FDEStrategy",
+    "FieldPermStrategy",
     "MDEStrategy",
     "NoOptions",
     "OneShotStrategy",
+    "PEPStrategy",
     "RLStrategy",
     "RandomStrategy",
     "SamplerStrategy",

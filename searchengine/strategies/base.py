@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import abc
-import hashlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from searchengine.errors import SearchEngineError, SpecError
 from searchengine.registry import Registry
+from searchengine.strategies._seeding import continued_seed
 
 if TYPE_CHECKING:
     import optuna
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from searchengine.spec import Architecture, Spec
 
 __all__ = [
-    "DONE_ATTR",
     "Session",
     "training_evaluator",
     "STRATEGIES",
@@ -36,7 +35,6 @@ __all__ = [
 ALL_KINDS = frozenset({"float", "int", "categorical"})
 #: Study user attribute a one-shot strategy sets once its search is recorded, so that a
 #: rerun on the same storage (or another worker) does not search again.
-DONE_ATTR = "searchengine:oneshot_done"
 
 
 class Session(Protocol):
@@ -63,6 +61,17 @@ class Session(Protocol):
         """Evaluate ``arch`` with the common evaluator and tell it as one trial."""
         ...
 
+    def record_measured(
+        self,
+        arch: Architecture,
+        metrics: dict[str, float],
+        *,
+        test_metrics: dict[str, float] | None = None,
+        user_attrs: dict[str, Any] | None = None,
+    ) -> FrozenTrial:
+        """Tell ``arch`` as one trial with metrics the strategy measured (no retraining)."""
+        ...
+
     def report_epoch(self, phase: str, epoch: int, epochs: int, metrics: dict[str, float]) -> None:
         """Show a search epoch (``phase``: e.g. ``supernet``) in the run's progress."""
         ...
@@ -85,7 +94,10 @@ class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Strategy(abc.ABC):  # noqa: B024 - the two families below hold the abstract methods
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
+
+
+class Strategy(abc.ABC, Generic[OptionsT]):  # noqa: B024 - the families hold the abstract methods
     """How the study of a search is driven.
 
     The engine uses a strategy in this order:
@@ -132,13 +144,16 @@ class Strategy(abc.ABC):  # noqa: B024 - the two families below hold the abstrac
     #: What it decides, for ``searchengine strategies`` (default: every decision of
     #: :attr:`kinds`); one-shot strategies name the decisions they decide.
     decides: ClassVar[str] = ""
-    #: The pydantic model of ``search.options``.
+    #: The pydantic model of ``search.options``; a subclass names it twice, as the
+    #: class's type argument and here: ``class TPE(SamplerStrategy[TPEOptions])`` with
+    #: ``Options = TPEOptions``, so ``self.options`` is typed without a cast.
     Options: ClassVar[type[BaseModel]] = NoOptions
+    options: OptionsT
 
     def __init__(self, *, seed: int | None = None, **options: Any) -> None:
         self.seed = seed
         try:
-            self.options = self.Options.model_validate(options)
+            self.options = self.Options.model_validate(options)  # type: ignore[assignment]
         except ValidationError as exc:
             from searchengine.searchspace.loader import SpecSource, _describe
 
@@ -179,7 +194,7 @@ class Strategy(abc.ABC):  # noqa: B024 - the two families below hold the abstrac
         """Hook: called after each trial is told to the study."""
 
 
-class SamplerStrategy(Strategy):
+class SamplerStrategy(Strategy[OptionsT]):
     """A black-box strategy: an Optuna sampler the engine's ask/tell loop uses."""
 
     @abc.abstractmethod
@@ -189,39 +204,12 @@ class SamplerStrategy(Strategy):
         """The sampler to load the study with."""
 
 
-class OneShotStrategy(Strategy):
+class OneShotStrategy(Strategy[OptionsT]):
     """A strategy that trains a relaxed supernet itself and records derived architectures."""
 
     @abc.abstractmethod
     def search(self, session: Session) -> None:
         """Run the search; record each derived Architecture with ``session.record``."""
-
-
-def continued_seed(seed: int | None, *, started: int, worker: int | None = None) -> int | None:
-    """The seed a strategy starts from on a study that already holds ``started`` trials.
-
-    A sampler that keeps its random state in the process (Optuna's ``TPESampler`` and
-    ``RandomSampler``) replays the same asks from the same seed: a rerun of a seeded
-    search would give its new trials the parameters of the first ones, and a worker the
-    asks of another. So ``seed`` is kept for the first worker of a fresh study, and
-    otherwise mixed with the trials already in the study and the worker's index: a rerun
-    continues the search, and the same commands still give the same trials.
-
-    Args:
-        seed: ``search.seed`` (None: unseeded, stays None).
-        started: the trials in the study before this run asks any (every state counts,
-            so the trial a Ctrl-C interrupted is not proposed again).
-        worker: the worker's index among several on one study (None or 0: the first).
-
-    Returns:
-        A seed in ``[0, 2**31)``, or None.
-    """
-    if seed is None:
-        return None
-    if started == 0 and not worker:
-        return seed
-    key = f"{seed}:{started}:{worker or 0}".encode()
-    return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "little") & 0x7FFFFFFF
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy", group="searchengine.strategies")

@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from searchengine._optuna import ONESHOT_DONE_ATTR
 from searchengine.strategies.base import (
-    DONE_ATTR,
     STRATEGIES,
+    NoOptions,
     OneShotStrategy,
+    OptionsT,
     Session,
     training_evaluator,
 )
@@ -57,14 +59,14 @@ def effective_vocabulary(counts: np.ndarray | None, coverage: float = 0.95) -> i
     return int(np.searchsorted(cumulative, coverage) + 1)
 
 
-class _Baseline(OneShotStrategy):
+class _Baseline(OneShotStrategy[OptionsT]):
     """Shared life cycle: derive the widths, record one trial, once per study."""
 
     def widths(self, session: Session) -> dict[str, int]:
         raise NotImplementedError
 
     def search(self, session: Session) -> None:
-        if session.study.user_attrs.get(DONE_ATTR):  # the engine's claim holds the budget
+        if session.study.user_attrs.get(ONESHOT_DONE_ATTR):  # the engine's claim holds the budget
             return
         values = session.space.defaults()
         values.update(self.widths(session))
@@ -72,11 +74,11 @@ class _Baseline(OneShotStrategy):
         widths = {d.name: values[d.name] for d in session.space if d.role == "dim"}
         _log.info("%s widths: %s", self.name, widths)
         session.record(arch, user_attrs={"search_cost": {"seconds": 0.0, "strategy": self.name}})
-        session.study.set_user_attr(DONE_ATTR, True)
+        session.study.set_user_attr(ONESHOT_DONE_ATTR, True)
 
 
 @STRATEGIES.register("fde")
-class FDEStrategy(_Baseline):
+class FDEStrategy(_Baseline[NoOptions]):
     """Every field at the largest candidate embedding width."""
 
     name = "fde"
@@ -99,7 +101,7 @@ class MDEOptions(BaseModel):
 
 
 @STRATEGIES.register("mde")
-class MDEStrategy(_Baseline):
+class MDEStrategy(_Baseline[MDEOptions]):
     """Mixed dimensions from each field's (effective) cardinality."""
 
     name = "mde"

@@ -1,15 +1,18 @@
-"""``differentiable``: one-shot gradient-based search (DARTS; AutoDim, AutoFIS, AutoGroup).
+"""``differentiable``: one-shot gradient-based search (DARTS; AutoDim, AutoFIS, AutoGroup,
+AutoField).
 
 It relaxes every relaxable decision of the space (see
 :mod:`~searchengine.strategies._differentiable.supernet`): per-field embedding widths as
 AutoDim's Gumbel-softmax mixture, interaction gates as AutoFIS's GRDA-trained ``alpha``,
 feature-set memberships as AutoGroup's Gumbel-softmax, numerical methods as DARTS mixed
-operations. It trains that supernet once (architecture weights on validation batches,
-alternating with the model weights on training batches), derives the discrete
+operations, field keep/drop decisions as AutoField's Gumbel-softmax gates. It trains
+that supernet once (architecture weights on validation batches, alternating with the
+model weights on training batches), derives the discrete
 architecture, and records it through ``session.record``, which retrains it from scratch
 with the common Evaluator. The trial's user attributes hold ``search_cost`` (seconds,
 epochs, steps), ``architecture_weights`` (the learned weights), ``gate_weights`` and
-``groups`` (for the report) and ``supernet`` (its epochs' validation AUC).
+``groups`` and ``field_keep`` (field -> P(keep), for the report) and ``supernet`` (its
+epochs' validation AUC).
 
 Decisions that do not relax (the learning rate, the backbone, ...) keep their defaults in
 the supernet and the derived architecture; the log names them.
@@ -23,9 +26,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from searchengine._optuna import ONESHOT_DONE_ATTR
 from searchengine.errors import SpecError
 from searchengine.strategies.base import (
-    DONE_ATTR,
     STRATEGIES,
     OneShotStrategy,
     Session,
@@ -96,11 +99,18 @@ class DifferentiableOptions(BaseModel):
         "gradients kept pushing it up, whatever the length of the search.",
     )
     grda_mu: float = Field(0.8, gt=0.0, le=1.0, description="GRDA mu (AutoFIS: 0.6 / 0.8).")
+    field_threshold: float = Field(
+        0.5, gt=0.0, lt=1.0, description="AutoField: keep the fields whose P(keep) exceeds it."
+    )
+    field_topk: int | None = Field(
+        None, ge=1, description="AutoField: keep the k fields of highest P(keep) instead."
+    )
     cost_weight: float = Field(
         0.0,
         ge=0.0,
         description="lambda of an optional memory penalty on the architecture loss: "
-        "lambda * expected embedding parameters / those at the largest widths.",
+        "lambda * expected embedding parameters / those at the largest widths "
+        "(with keep decisions, plus lambda * the expected share of fields kept).",
     )
 
 
@@ -115,8 +125,13 @@ class DifferentiableStrategy(OneShotStrategy):
     """
 
     name = "differentiable"
-    description = "DARTS-style relaxation: AutoDim widths, AutoFIS gates (GRDA), AutoGroup sets"
-    decides = "widths, gates, groups, numerical methods, block types; the rest at defaults"
+    description = (
+        "DARTS-style relaxation: AutoDim widths, AutoFIS gates (GRDA), AutoGroup sets, "
+        "AutoField fields"
+    )
+    decides = (
+        "widths, gates, groups, numerical methods, block types, kept fields; the rest at defaults"
+    )
     Options = DifferentiableOptions
 
     def _options(self) -> DifferentiableOptions:
@@ -131,7 +146,8 @@ class DifferentiableStrategy(OneShotStrategy):
             raise SpecError(
                 "strategy 'differentiable' needs a CTR space with a relaxable decision: "
                 "model.embedding.dim per field, model.interactions.gate: search, "
-                "model.interactions.groups or model.embedding.numerical per field"
+                "model.interactions.groups, model.embedding.numerical per field or "
+                "model.fields.keep: search"
             )
 
     def settings(self, relaxable: Relaxable, train: TrainSpec) -> SearchSettings:
@@ -139,7 +155,7 @@ class DifferentiableStrategy(OneShotStrategy):
         from searchengine.strategies._differentiable.search import SearchSettings
 
         o = self._options()
-        full = bool(relaxable.gates or relaxable.groups)
+        full = bool(relaxable.gates or relaxable.groups or relaxable.keeps)
         epochs = o.epochs or (int(train.epochs) if full else AUTODIM_EPOCHS)
         return SearchSettings(
             epochs=epochs, patience=o.patience, warmup_epochs=o.warmup_epochs, arch_lr=o.arch_lr,
@@ -156,7 +172,7 @@ class DifferentiableStrategy(OneShotStrategy):
         from searchengine.strategies._differentiable.search import train_supernet
         from searchengine.strategies._differentiable.supernet import Supernet, classify
 
-        if session.study.user_attrs.get(DONE_ATTR):  # the engine's claim holds the budget
+        if session.study.user_attrs.get(ONESHOT_DONE_ATTR):  # the engine's claim holds the budget
             return
         evaluator = training_evaluator(session, self.name)
         started = time.monotonic()
@@ -187,11 +203,11 @@ class DifferentiableStrategy(OneShotStrategy):
             should_stop=lambda: session.time_left() <= 0,
             on_epoch=lambda e, n, m: session.report_epoch("supernet", e, n, m),
         )  # fmt: skip
-        values = net.derive()
+        values = net.derive(o.field_threshold, o.field_topk)
         arch = net.architecture(values)
         _log.info("differentiable: derived %s", values)
         session.record(arch, user_attrs=self._attrs(net, arch, values, outcome, started))
-        session.study.set_user_attr(DONE_ATTR, True)
+        session.study.set_user_attr(ONESHOT_DONE_ATTR, True)
 
     def _attrs(
         self,
@@ -215,6 +231,8 @@ class DifferentiableStrategy(OneShotStrategy):
         }
         if "gates" in weights:
             attrs["gate_weights"] = weights["gates"]
+        if "fields" in weights:
+            attrs["field_keep"] = weights["fields"]
         groups = arch.model.interactions.groups
         if groups is not None and groups.members is not None:
             attrs["groups"] = {str(p): sets for p, sets in sorted(groups.members.items())}

@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from searchengine._optuna import ONESHOT_DONE_ATTR
 from searchengine.errors import SpecError
 from searchengine.spec.architecture import MODEL_ATTR, Architecture
 from searchengine.spec.format import ModelSpec, Spec
 from searchengine.strategies.base import (
-    DONE_ATTR,
     STRATEGIES,
     OneShotStrategy,
     Session,
@@ -114,7 +114,7 @@ class ESAPNStrategy(OneShotStrategy):
 
         from searchengine.strategies._esapn import search_sizes
 
-        if session.study.user_attrs.get(DONE_ATTR):  # the engine's claim holds the budget
+        if session.study.user_attrs.get(ONESHOT_DONE_ATTR):  # the engine's claim holds the budget
             return
         evaluator = training_evaluator(session, self.name)
         schema = evaluator.data.schema
@@ -142,7 +142,7 @@ class ESAPNStrategy(OneShotStrategy):
         sizes = {name: candidates[lv].tolist() for name, lv in outcome.levels.items()}
         final = with_sizes(base, sizes)
         session.record(final, user_attrs=self._attrs(final, outcome, sizes, schema))
-        session.study.set_user_attr(DONE_ATTR, True)
+        session.study.set_user_attr(ONESHOT_DONE_ATTR, True)
 
     def _settings(self, arch: Architecture) -> ESAPNSettings:
         from searchengine.strategies._esapn import ESAPNSettings

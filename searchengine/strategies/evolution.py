@@ -47,7 +47,7 @@ class EvolutionOptions(BaseModel):
 
 
 @STRATEGIES.register("evolution")
-class EvolutionStrategy(SamplerStrategy):
+class EvolutionStrategy(SamplerStrategy[EvolutionOptions]):
     """pymoo's NSGA-II on every decision kind, as an Optuna sampler (see EvolutionSampler).
 
     Its state (generations, parents, the children's genes, the seed) is kept in the

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from searchengine.strategies.base import STRATEGIES, SamplerStrategy
+from searchengine.strategies.base import STRATEGIES, NoOptions, SamplerStrategy
 
 if TYPE_CHECKING:
     import optuna
@@ -31,7 +31,7 @@ class TPEOptions(BaseModel):
 
 
 @STRATEGIES.register("tpe")
-class TPEStrategy(SamplerStrategy):
+class TPEStrategy(SamplerStrategy[TPEOptions]):
     """Optuna's Tree-structured Parzen Estimator."""
 
     name = "tpe"
@@ -69,7 +69,7 @@ class TPEStrategy(SamplerStrategy):
 
 
 @STRATEGIES.register("random")
-class RandomStrategy(SamplerStrategy):
+class RandomStrategy(SamplerStrategy[NoOptions]):
     """Uniform random sampling of every decision."""
 
     name = "random"

@@ -29,6 +29,7 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState
 
+from searchengine._optuna import contains
 from searchengine.strategies import SamplerStrategy
 
 __all__ = [
@@ -117,7 +118,7 @@ def check_distributions(cls: type[SamplerStrategy]) -> None:
         assert trial.state == TrialState.COMPLETE, f"trial {trial.number}: {trial.state}"
         for name, d in DISTRIBUTIONS.items():
             value = trial.params[name]
-            assert d._contains(d.to_internal_repr(value)), f"{name}={value!r} outside {d}"
+            assert contains(d, value), f"{name}={value!r} outside {d}"
 
 
 def check_reproducible(cls: type[SamplerStrategy]) -> None:

@@ -167,6 +167,10 @@ def test_report_on_each_strategy(name: str, tmp_path: Path, monkeypatch) -> None
         model.pop("interactions", None)
         spec = tiny_spec(f"s-{name}", model=model)
         figure = "entity_sizes"
+    if name == "fieldperm":  # fieldperm decides which fields are kept, nothing else
+        model = spec.model.model_dump(mode="json", exclude_none=True, by_alias=True)
+        spec = tiny_spec(f"s-{name}", model=model | {"fields": {"keep": "search"}})
+        figure = "fields"
     result = search(tmp_path, spec, strategy=strategy, trials=2)
     assert result.summary["trials"]["complete"] >= 1
     report = build_report(tmp_path, png=False)

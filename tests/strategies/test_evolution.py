@@ -20,10 +20,10 @@ from optuna.trial import TrialState
 
 from searchengine.strategies import STRATEGIES, EvolutionStrategy
 from searchengine.strategies._evolution import (
-    GENERATION_KEY,
-    GENES_KEY,
-    SEED_KEY,
-    SLOT_KEY,
+    EVOLUTION_GENERATION_ATTR,
+    EVOLUTION_GENES_ATTR,
+    EVOLUTION_SEED_ATTR,
+    EVOLUTION_SLOT_ATTR,
     EvolutionSampler,
     parents_key,
 )
@@ -107,7 +107,10 @@ def new_study(seed: int = 0, storage: Any = None, **kwargs: Any) -> optuna.Study
 
 
 def claims(study: optuna.Study) -> list[tuple[int, int]]:
-    return [(t.system_attrs[GENERATION_KEY], t.system_attrs[SLOT_KEY]) for t in study.trials]
+    return [
+        (t.system_attrs[EVOLUTION_GENERATION_ATTR], t.system_attrs[EVOLUTION_SLOT_ATTR])
+        for t in study.trials
+    ]
 
 
 def test_generations_parents_and_genes_are_stored() -> None:
@@ -115,13 +118,13 @@ def test_generations_parents_and_genes_are_stored() -> None:
     optimize(study, 14)
     assert claims(study) == [(g, s) for g in range(3) for s in range(4)] + [(3, 0), (3, 1)]
     attrs = study._storage.get_study_system_attrs(study._study_id)
-    assert attrs[SEED_KEY] == 7
+    assert attrs[EVOLUTION_SEED_ATTR] == 7
     by_number = {t.number: t for t in study.trials}
     previous: list[int] = []
     for g in (1, 2, 3):
         parents = attrs[parents_key(g)]
         pool = set(previous) | {
-            t.number for t in study.trials if t.system_attrs[GENERATION_KEY] == g - 1
+            t.number for t in study.trials if t.system_attrs[EVOLUTION_GENERATION_ATTR] == g - 1
         }
         assert len(parents) == POPULATION and set(parents) <= pool
         # NSGA-II keeps every non-dominated member of the pool when they fit
@@ -131,7 +134,7 @@ def test_generations_parents_and_genes_are_stored() -> None:
         previous = parents
     for t in study.trials[4:]:
         # every gene is kept, the inactive `depth` of a trial of kind "a" too
-        assert set(t.system_attrs[GENES_KEY]) == {"x", "kind", "depth"}
+        assert set(t.system_attrs[EVOLUTION_GENES_ATTR]) == {"x", "kind", "depth"}
 
 
 def _dominates(a: optuna.trial.FrozenTrial, b: optuna.trial.FrozenTrial) -> bool:
@@ -143,7 +146,7 @@ def test_same_seed_same_children_over_generations() -> None:
     for seed in (5, 5, 6):
         study = new_study(seed=seed)
         optimize(study, 20)
-        runs.append([(t.params, t.system_attrs[GENERATION_KEY]) for t in study.trials])
+        runs.append([(t.params, t.system_attrs[EVOLUTION_GENERATION_ATTR]) for t in study.trials])
     assert runs[0] == runs[1]
     assert runs[0] != runs[2]
 
@@ -184,7 +187,7 @@ def test_failed_trials_do_not_fill_a_generation() -> None:
 
     study = new_study()
     optimize(study, 12, objective)
-    generations = [t.system_attrs[GENERATION_KEY] for t in study.trials]
+    generations = [t.system_attrs[EVOLUTION_GENERATION_ATTR] for t in study.trials]
     assert generations == [0] * 7 + [1] * 5  # 4 complete members make a generation
     assert sum(t.state == TrialState.FAIL for t in study.trials) == 6
 
@@ -202,10 +205,10 @@ def test_constraints_rank_feasible_first() -> None:
     for g in (1, 2, 3):
         parents = [by_number[n] for n in attrs[parents_key(g)]]
         feasible = [t for t in parents if t.constraints["x<=0.5"] <= 0]
-        pool = [t for t in study.trials if t.system_attrs[GENERATION_KEY] < g]
+        pool = [t for t in study.trials if t.system_attrs[EVOLUTION_GENERATION_ATTR] < g]
         # infeasible parents only where too few feasible trials exist
         assert len(feasible) == min(POPULATION, sum(t.constraints["x<=0.5"] <= 0 for t in pool))
-    late = [t.params["x"] for t in study.trials if t.system_attrs[GENERATION_KEY] >= 2]
+    late = [t.params["x"] for t in study.trials if t.system_attrs[EVOLUTION_GENERATION_ATTR] >= 2]
     assert sum(x <= 0.5 for x in late) > len(late) / 2
 
 
@@ -217,7 +220,7 @@ def test_single_objective_is_a_genetic_algorithm() -> None:
     )
     first = [t.value for t in study.trials[:4]]
     last = [t.value for t in study.trials[-4:]]
-    assert study.trials[-1].system_attrs[GENERATION_KEY] == 5
+    assert study.trials[-1].system_attrs[EVOLUTION_GENERATION_ATTR] == 5
     assert min(last) <= min(first) and np.mean(last) < np.mean(first)
 
 

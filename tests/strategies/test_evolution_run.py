@@ -23,7 +23,11 @@ from searchengine.cli import main
 from searchengine.engine import budget_used
 from searchengine.engine import results as _results
 from searchengine.engine.storage import open_storage
-from searchengine.strategies._evolution import GENERATION_KEY, SLOT_KEY, parents_key
+from searchengine.strategies._evolution import (
+    EVOLUTION_GENERATION_ATTR,
+    EVOLUTION_SLOT_ATTR,
+    parents_key,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERIC = """\
@@ -93,7 +97,7 @@ def test_three_objectives_give_a_three_dimensional_front(tmp_path: Path) -> None
         for t in done:
             other = [s * v for s, v in zip(signs, t.values, strict=True)]
             assert not (all(o <= v for o, v in zip(other, mine, strict=True)) and other != mine)
-    assert max(t.system_attrs[GENERATION_KEY] for t in done) == 3
+    assert max(t.system_attrs[EVOLUTION_GENERATION_ATTR] for t in done) == 3
     console = Console(record=True, width=120)
     _results.print_summary(result.summary, tmp_path, console)
     assert "Pareto set of three (evolution)" in console.export_text()
@@ -145,7 +149,7 @@ search: {strategy: evolution, trials: 10, seed: 0, options: {population_size: 4}
     trials = result.study.get_trials()
     over = [t for t in trials if t.state == TrialState.PRUNED]
     assert over and all(t.constraints["embedding_params<=6000"] > 0 for t in over)
-    assert {t.system_attrs[GENERATION_KEY] for t in trials} >= {0, 1}
+    assert {t.system_attrs[EVOLUTION_GENERATION_ATTR] for t in trials} >= {0, 1}
     summary = json.loads((tmp_path / "result.json").read_text())
     assert summary["best"] and summary["hypervolume"]["value"] > 0
     for entry in summary["best"]:
@@ -160,9 +164,9 @@ def assert_one_evolution(storage: str, budget: int) -> None:
     assert sum(t.state == TrialState.COMPLETE for t in trials) == budget
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     claimed = [
-        (t.system_attrs[GENERATION_KEY], t.system_attrs[SLOT_KEY])
+        (t.system_attrs[EVOLUTION_GENERATION_ATTR], t.system_attrs[EVOLUTION_SLOT_ATTR])
         for t in trials
-        if GENERATION_KEY in t.system_attrs
+        if EVOLUTION_GENERATION_ATTR in t.system_attrs
     ]
     assert len(claimed) == len(set(claimed)) >= budget  # no child evaluated twice
     last = max(g for g, _ in claimed)

@@ -1,5 +1,6 @@
 """Field embeddings: fused categorical tables, numerical embeddings (scalar, bucket,
-AutoDis; raw values for the deep part), mixed widths and the first-order (linear) terms."""
+AutoDis; raw values for the deep part), mixed widths, pruned tables (PEP) and the
+first-order (linear) terms."""
 
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ from searchengine.models.embedding.numerical import (
     ScalarEmbedding,
 )
 from searchengine.models.embedding.numerical_methods import MIXED, MixedNumericalEmbedding
+from searchengine.models.embedding.pruned import (
+    PruneConfig,
+    PrunedEmbedding,
+    decode_mask,
+    encode_mask,
+)
 
 __all__ = [
     "AGGREGATIONS",
@@ -42,6 +49,10 @@ __all__ = [
     "MultiSizeConfig",
     "MultiSizeEmbedding",
     "NumericalConfig",
+    "PruneConfig",
+    "PrunedEmbedding",
     "RawValues",
     "ScalarEmbedding",
+    "decode_mask",
+    "encode_mask",
 ]

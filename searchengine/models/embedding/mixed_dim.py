@@ -17,6 +17,10 @@ embedding and are counted in :meth:`FieldEmbedding.num_params`.
 Fields named by a :class:`DynamicConfig` (ESAPN) are embedded by a
 :class:`DynamicEmbedding` in the group of the largest candidate width, after the group's
 other categorical fields; each id counts the weights it holds at its own size.
+
+Categorical fields that ``model.embedding.prune`` masks (PEP) share a
+:class:`PrunedEmbedding` per width with the group's other categorical fields; it counts
+the values it keeps.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from searchengine.models.embedding.numerical_methods import (
     count_numerical_params,
     numerical_modules,
 )
+from searchengine.models.embedding.pruned import PruneConfig, PrunedEmbedding
 
 __all__ = ["FieldEmbedding"]
 
@@ -63,6 +68,8 @@ class FieldEmbedding(nn.Module):
         numerical: how each numerical field is embedded (default: all ``scalar``).
         multisize: NIS multi-size embeddings of the categorical fields (their width in
             ``dims`` must be ``multisize.width``).
+        prune: PEP's masks: the categorical fields it names are embedded by a
+            :class:`PrunedEmbedding` (a fused table with the pruned values at zero).
 
     Raises:
         ValueError: if ``dims`` is empty, names an unknown field or holds a width < 1.
@@ -82,6 +89,7 @@ class FieldEmbedding(nn.Module):
         dynamic: DynamicConfig | None = None,
         numerical: NumericalConfig | None = None,
         multisize: MultiSizeConfig | None = None,
+        prune: PruneConfig | None = None,
     ) -> None:
         super().__init__()
         numerical = numerical or NumericalConfig()
@@ -107,6 +115,12 @@ class FieldEmbedding(nn.Module):
             nums = [f for f in group if not f.is_categorical]
             if cats and multisize is not None:  # NIS: width K * chunk, blocks per bucket
                 self.categorical[_key(width)] = MultiSizeEmbedding(cats, multisize, sparse=sparse)
+            elif cats and prune is not None and any(f.name in prune.masks for f in cats):
+                vocab = [f.vocab_size for f in cats]
+                self.categorical[_key(width)] = PrunedEmbedding(
+                    [f.column for f in cats], vocab, width,
+                    prune.group_mask([f.name for f in cats], vocab, width), sparse=sparse,
+                )  # fmt: skip
             elif cats:
                 self.categorical[_key(width)] = FusedEmbedding(
                     [f.column for f in cats], [f.vocab_size for f in cats], width, sparse=sparse
@@ -176,10 +190,16 @@ class FieldEmbedding(nn.Module):
 
     def num_params(self) -> int:
         """Embedding parameters: tables, numerical value and missing vectors, projections;
-        for dynamic fields the weights each id holds at its size, and the growth maps."""
+        for dynamic fields the weights each id holds at its size, and the growth maps;
+        for pruned tables the values they keep."""
         held = sum(m.num_params() for m in self.dynamic.values())
+        pruned = [m for m in self.categorical.values() if isinstance(m, PrunedEmbedding)]
+        held += sum(m.num_params() for m in pruned)
+        skip = {id(m.table.weight) for m in pruned}
         return held + sum(
-            p.numel() for n, p in self.named_parameters() if ".dynamic." not in f".{n}"
+            p.numel()
+            for n, p in self.named_parameters()
+            if ".dynamic." not in f".{n}" and id(p) not in skip
         )
 
     @staticmethod
@@ -191,6 +211,7 @@ class FieldEmbedding(nn.Module):
         dynamic: DynamicConfig | None = None,
         numerical: NumericalConfig | None = None,
         multisize: MultiSizeConfig | None = None,
+        prune: PruneConfig | None = None,
     ) -> int:
         """What :meth:`num_params` returns for these arguments, without building tables."""
         numerical = numerical or NumericalConfig()
@@ -205,6 +226,8 @@ class FieldEmbedding(nn.Module):
                 levels.append(dynamic.field_levels(f.name, f.vocab_size))
             elif f.is_categorical and multisize is not None:
                 total += MultiSizeEmbedding.count_params([f], multisize)
+            elif f.is_categorical and prune is not None and f.name in prune.masks:
+                total += prune.kept(f.name) or 0
             elif f.is_categorical:
                 total += FusedEmbedding.count_params([f.vocab_size], width)
             else:

@@ -37,6 +37,14 @@ from searchengine.data.schema import QUANTILES, DataSchema, FieldInfo
 from searchengine.errors import SpecIssue, did_you_mean
 from searchengine.models.embedding.fused import EMBEDDING_INIT_STD
 from searchengine.spec.format import EmbeddingSpec
+from searchengine.spec.vocabulary import (
+    AGGREGATIONS,
+    BUCKET_METHODS,
+    NUMERICAL_METHODS,
+    RAW,
+    VECTOR_METHODS,
+    literal_raw,
+)
 
 __all__ = [
     "AGGREGATIONS",
@@ -56,17 +64,6 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-#: The method whose fields get no vector: their values are read as they are.
-RAW = "raw"
-#: The methods that give a numerical field a vector.
-VECTOR_METHODS = ("scalar", "bucket", "autodis")
-#: How a numerical field can be embedded (``model.embedding.numerical``).
-NUMERICAL_METHODS = (*VECTOR_METHODS, RAW)
-#: How bucket boundaries are placed (``model.embedding.bucket.method``).
-BUCKET_METHODS = ("width", "frequency", "log")
-#: How AutoDis turns its soft discretization into one vector
-#: (``model.embedding.autodis.aggregation``).
-AGGREGATIONS = ("max", "topk", "weighted")
 # Quantiles assumed for a field without train statistics (a schema built by hand): a
 # uniform spread over [-3, 3], the range of most standardized values.
 _PLACEHOLDER_QUANTILES = np.linspace(-3.0, 3.0, QUANTILES)
@@ -158,16 +155,6 @@ class NumericalConfig:
                 int(autodis.topk),
             ),
         )
-
-
-def literal_raw(chosen: object, names: Sequence[str]) -> set[str]:
-    """The numerical fields of ``names`` that ``model.embedding.numerical`` (``chosen``:
-    a method, a map of them, or a search expression) makes ``raw`` for sure."""
-    if isinstance(chosen, str):
-        return set(names) if chosen == RAW else set()
-    if isinstance(chosen, Mapping):
-        return {name for name, method in chosen.items() if method == RAW and name in names}
-    return set()
 
 
 def unknown_name(kind: str, value: object, known: Sequence[str]) -> str:

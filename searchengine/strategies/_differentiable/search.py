@@ -203,9 +203,14 @@ def _cost(net: Supernet, weight: float) -> Tensor | float:
     """``weight`` times the expected embedding parameters of the widths over those of the
     largest widths: an optional memory penalty on the architecture loss (0 by default,
     as in AutoDim)."""
-    if weight <= 0.0 or net.dims is None:
+    if weight <= 0.0 or (net.dims is None and net.fields is None):
         return 0.0
-    return weight * net.dims.expected_params_ratio()
+    cost: Tensor | float = 0.0
+    if net.dims is not None:
+        cost = net.dims.expected_params_ratio()
+    if net.fields is not None:  # AutoField with a cost: the expected share of fields kept
+        cost = cost + net.fields.expected_kept_ratio()
+    return weight * cost
 
 
 def _second_order_grads(

@@ -16,6 +16,9 @@ discrete parts swapped for relaxed ones:
 * ``model.blocks.type[i]`` (AutoCTR's DAG space): :class:`MixedNode`, every type's block
   mixed (a DARTS mixed operation); derived: the type of the largest weight. The DAG's
   count, inputs and block settings are not relaxed: they keep their defaults.
+* ``model.fields.keep[FIELD]`` (AutoField): :class:`FieldGates`, a keep gate per field on
+  everything the model reads of it; derived: kept where ``P(keep) > field_threshold``
+  (or among the ``field_topk`` most probable).
 
 Every other decision is not relaxable: it keeps its default (the spec's first choice or
 literal) in the supernet and in the derived architecture.
@@ -47,8 +50,10 @@ from searchengine.models.interaction.fm import FMInteraction
 from searchengine.models.interaction.fwfm import FwFMInteraction
 from searchengine.models.interaction.gated import GatedPairs
 from searchengine.models.interaction.grouped import GroupedInteraction
+from searchengine.models.selection import FieldSelection
 from searchengine.searchspace import Decision, SearchSpace
 from searchengine.spec import Architecture
+from searchengine.strategies._differentiable.fields import FieldGates, derive_kept
 from searchengine.strategies._differentiable.relaxed import (
     MixedNode,
     Relaxation,
@@ -72,11 +77,15 @@ class Relaxable:
     groups: list[Decision] = field(default_factory=list)
     numerical: list[Decision] = field(default_factory=list)
     block_types: list[Decision] = field(default_factory=list)
+    keeps: list[Decision] = field(default_factory=list)
     fixed: list[Decision] = field(default_factory=list)
 
     @property
     def any(self) -> bool:
-        return bool(self.dims or self.gates or self.groups or self.numerical or self.block_types)
+        return bool(
+            self.dims or self.gates or self.groups or self.numerical or self.block_types
+            or self.keeps
+        )  # fmt: skip
 
 
 def _dim_candidates(d: Decision) -> tuple[int, ...] | None:
@@ -112,6 +121,9 @@ def classify(space: SearchSpace) -> Relaxable:
             continue
         elif d.role == "block" and d.block[0] == "type":
             out.block_types.append(d)
+            continue
+        elif d.role == "keep":
+            out.keeps.append(d)
             continue
         out.fixed.append(d)
     return out
@@ -149,10 +161,13 @@ class Supernet:
         self.relaxation = relaxation
         self.base = self._full_values()
         self.full = space.fixed(self.base)
-        cls, config = resolve(self.full.model, schema)
+        selection = FieldSelection.of(self.full.model, schema)  # a list of kept fields
+        self.schema = schema = selection.schema
+        cls, config = resolve(selection.model, schema)
         self.common = max([w for c in relaxable.dims.values() for w in c], default=0)
         config = self._supernet_config(config)
-        self.model = CTRModel(cls(schema, config, sparse=sparse), config.backbone)
+        backbone = cls(schema, config, sparse=sparse)
+        self.model = CTRModel(backbone, config.backbone, selection.columns())
         self.dims: RelaxedDims | None = None
         self.gates: list[tuple[GatedPairs, list[Decision]]] = []
         self.groups: RelaxedGroups | None = None
@@ -165,10 +180,16 @@ class Supernet:
         self.blocks: dict[str, MixedNode] = {}
         if relaxable.block_types:
             self._relax_block_types()
+        self.fields: FieldGates | None = None
+        if relaxable.keeps:  # last: it gates the parts the others may have replaced
+            self.fields = FieldGates([str(d.key) for d in relaxable.keeps], relaxation)
+            self.fields.attach(self.model, schema)
+            self.model.field_gates = self.fields  # trained with the model, on its device
 
     # ------------------------------------------------------------------ building
     def _full_values(self) -> dict[str, Any]:
-        relaxed = {d.name for d in self.relaxable.gates + self.relaxable.groups}
+        relaxable = self.relaxable
+        relaxed = {d.name for d in relaxable.gates + relaxable.groups + relaxable.keeps}
         values: dict[str, Any] = {}
         for d in self.space:
             if not self.space.is_active(d, values):
@@ -284,11 +305,12 @@ class Supernet:
 
     # ------------------------------------------------------------------ parameters
     def architecture_parameters(self) -> list[nn.Parameter]:
-        """Trained on validation batches: the width, membership and method weights."""
+        """Trained on validation batches: the width, membership, method and keep weights."""
         params: list[nn.Parameter] = []
         for module in self.model.modules():
             if isinstance(
-                module, RelaxedDims | RelaxedGroups | MixedNumericalEmbedding | MixedNode
+                module,
+                RelaxedDims | RelaxedGroups | MixedNumericalEmbedding | MixedNode | FieldGates,
             ):
                 params += module.architecture_parameters()
         return params
@@ -303,9 +325,15 @@ class Supernet:
         return [p for p in self.model.parameters() if id(p) not in special]
 
     # ------------------------------------------------------------------ deriving
-    def derive(self) -> dict[str, Any]:
-        """The decided value of every relaxed decision."""
+    def derive(
+        self, field_threshold: float = 0.5, field_topk: int | None = None
+    ) -> dict[str, Any]:
+        """The decided value of every relaxed decision; a field is kept where its
+        ``P(keep) > field_threshold`` (or among the ``field_topk`` most probable)."""
         values: dict[str, Any] = {}
+        if self.fields is not None:
+            kept = derive_kept(self.fields.probabilities(), field_threshold, field_topk)
+            values.update({d.name: kept[str(d.key)] for d in self.relaxable.keeps})
         if self.dims is not None:
             for key, width in self.dims.derive().items():
                 if not key.startswith("fixed:"):
@@ -379,6 +407,8 @@ class Supernet:
                 name: {t: round(p, 4) for t, p in mixed.probabilities().items()}
                 for name, mixed in self.blocks.items()
             }
+        if self.fields is not None:
+            report["fields"] = {f: round(p, 4) for f, p in self.fields.probabilities().items()}
         if self.relaxable.numerical:
             report["numerical"] = {
                 f: {m: round(p, 4) for m, p in probs.items()}

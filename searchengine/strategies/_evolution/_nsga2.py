@@ -33,7 +33,7 @@ from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.operators.selection.tournament import TournamentSelection
 
 from searchengine.strategies._evolution._genes import Gene
-from searchengine.strategies._evolution._state import GENES_KEY
+from searchengine.strategies._evolution._state import EVOLUTION_GENES_ATTR
 
 if TYPE_CHECKING:
     from searchengine.strategies._evolution.sampler import Operators
@@ -100,7 +100,7 @@ def _violation(trial: FrozenTrial) -> float:
 
 def _genes_of(trial: FrozenTrial, genes: Mapping[str, Gene], rng: np.random.Generator) -> dict:
     """A trial's gene vector: its parameters, else its stored genes, else random ones."""
-    stored = trial.system_attrs.get(GENES_KEY) or {}
+    stored = trial.system_attrs.get(EVOLUTION_GENES_ATTR) or {}
     x: dict[str, Any] = {}
     for name, gene in genes.items():
         if name in trial.params and trial.distributions.get(name) == gene.distribution:

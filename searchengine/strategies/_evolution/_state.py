@@ -29,11 +29,24 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from searchengine._optuna import (
+    EVOLUTION_GENERATION_ATTR,
+    EVOLUTION_GENES_ATTR,
+    EVOLUTION_PARENTS_PREFIX,
+    EVOLUTION_SEED_ATTR,
+    EVOLUTION_SLOT_ATTR,
+    all_trials,
+    set_study_system_attr,
+    storage_of,
+    study_system_attr,
+    trial_id,
+)
+
 __all__ = [
-    "GENERATION_KEY",
-    "GENES_KEY",
-    "SEED_KEY",
-    "SLOT_KEY",
+    "EVOLUTION_GENERATION_ATTR",
+    "EVOLUTION_GENES_ATTR",
+    "EVOLUTION_SEED_ATTR",
+    "EVOLUTION_SLOT_ATTR",
     "claim",
     "is_member",
     "members",
@@ -42,21 +55,16 @@ __all__ = [
     "study_seed",
 ]
 
-GENERATION_KEY = "evolution:generation"
-SLOT_KEY = "evolution:slot"
-GENES_KEY = "evolution:genes"
-SEED_KEY = "evolution:seed"
-_PARENTS_PREFIX = "evolution:parents:"
 _MAX_CLAIMS = 1000
 
 
 def parents_key(generation: int) -> str:
-    return f"{_PARENTS_PREFIX}{generation}"
+    return f"{EVOLUTION_PARENTS_PREFIX}{generation}"
 
 
 def study_attr(study: optuna.Study, key: str) -> Any:
     """A study system attribute, read from the storage (None if unset)."""
-    return study._storage.get_study_system_attrs(study._study_id).get(key)
+    return study_system_attr(study, key)
 
 
 def set_once(study: optuna.Study, key: str, value: Any) -> Any:
@@ -64,20 +72,20 @@ def set_once(study: optuna.Study, key: str, value: Any) -> Any:
     stored = study_attr(study, key)
     if stored is not None:
         return stored
-    study._storage.set_study_system_attr(study._study_id, key, value)
+    set_study_system_attr(study, key, value)
     return study_attr(study, key)
 
 
 def study_seed(study: optuna.Study, seed: int | None) -> int:
     """The evolution's seed: the stored one, else ``seed`` (or a random one), stored."""
-    stored = study_attr(study, SEED_KEY)
+    stored = study_attr(study, EVOLUTION_SEED_ATTR)
     if stored is not None:
         return int(stored)
     if seed is None:
         import secrets
 
         seed = secrets.randbits(31)
-    return int(set_once(study, SEED_KEY, int(seed)))
+    return int(set_once(study, EVOLUTION_SEED_ATTR, int(seed)))
 
 
 def is_member(trial: FrozenTrial) -> bool:
@@ -94,14 +102,18 @@ def is_member(trial: FrozenTrial) -> bool:
 
 def _claim_of(trial: FrozenTrial) -> tuple[int, int] | None:
     attrs = trial.system_attrs
-    if GENERATION_KEY in attrs and SLOT_KEY in attrs:
-        return int(attrs[GENERATION_KEY]), int(attrs[SLOT_KEY])
+    if EVOLUTION_GENERATION_ATTR in attrs and EVOLUTION_SLOT_ATTR in attrs:
+        return int(attrs[EVOLUTION_GENERATION_ATTR]), int(attrs[EVOLUTION_SLOT_ATTR])
     return None
 
 
 def members(trials: Sequence[FrozenTrial], generation: int) -> list[FrozenTrial]:
     """The individuals of ``generation`` among ``trials``."""
-    return [t for t in trials if is_member(t) and t.system_attrs.get(GENERATION_KEY) == generation]
+    return [
+        t
+        for t in trials
+        if is_member(t) and t.system_attrs.get(EVOLUTION_GENERATION_ATTR) == generation
+    ]
 
 
 def _current_generation(trials: Sequence[FrozenTrial], population_size: int) -> int:
@@ -124,21 +136,21 @@ def claim(study: optuna.Study, trial: FrozenTrial, population_size: int) -> tupl
     A trial that already holds a claim keeps it (a retried trial inherits the claim of
     the one it retries).
     """
-    storage, trial_id = study._storage, trial._trial_id
-    own = storage.get_trial_system_attrs(trial_id)
-    if GENERATION_KEY in own and SLOT_KEY in own:
-        return int(own[GENERATION_KEY]), int(own[SLOT_KEY])
-    trials = storage.get_all_trials(study._study_id, deepcopy=False)
+    storage, own_id = storage_of(study), trial_id(trial)
+    own = storage.get_trial_system_attrs(own_id)
+    if EVOLUTION_GENERATION_ATTR in own and EVOLUTION_SLOT_ATTR in own:
+        return int(own[EVOLUTION_GENERATION_ATTR]), int(own[EVOLUTION_SLOT_ATTR])
+    trials = all_trials(study)
     generation = _current_generation(trials, population_size)
     slot = _next_slot(trials, generation)
     for _ in range(_MAX_CLAIMS):
-        storage.set_trial_system_attr(trial_id, SLOT_KEY, slot)
-        storage.set_trial_system_attr(trial_id, GENERATION_KEY, generation)
-        trials = storage.get_all_trials(study._study_id, deepcopy=False)
+        storage.set_trial_system_attr(own_id, EVOLUTION_SLOT_ATTR, slot)
+        storage.set_trial_system_attr(own_id, EVOLUTION_GENERATION_ATTR, generation)
+        trials = all_trials(study)
         rivals = [
             t.number
             for t in trials
-            if t._trial_id != trial_id and _claim_of(t) == (generation, slot)
+            if trial_id(t) != own_id and _claim_of(t) == (generation, slot)
         ]
         if not rivals:
             break

@@ -10,16 +10,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import FrozenTrial
 
-from searchengine.spec.architecture import PARENT_ATTR
+from searchengine._optuna import (
+    EVOLUTION_GENES_ATTR,
+    PARENT_ATTR,
+    all_trials,
+    set_trial_system_attr,
+    storage_of,
+    study_id,
+)
 from searchengine.strategies._evolution import _state
 from searchengine.strategies._evolution._dag import mutants
 from searchengine.strategies._evolution._genes import Gene, make_genes
+from searchengine.strategies._seeding import mix_seed
 
 __all__ = ["EvolutionSampler"]
 
@@ -28,13 +35,8 @@ _CHILDREN, _SURVIVAL, _INDEPENDENT = 1, 2, 3
 _CACHED_BATCHES = 16
 
 
-def mix_seed(*parts: int) -> int:
-    """One 32-bit seed from several integers (a study seed, a tag, a generation...)."""
-    return int(np.random.SeedSequence([p & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
-
-
 @dataclass
-class _Memo:
+class _PopulationMemo:
     """What a sampler has read from one study, or computed from it: a mirror, never a source."""
 
     seed: int | None = None
@@ -115,7 +117,9 @@ class EvolutionSampler(BaseSampler):
         self._declared = dict(search_space or {})
         self._roles = None if dag_roles is None else dict(dag_roles)
         self._lock = threading.Lock()
-        self._memos: weakref.WeakKeyDictionary[Any, dict[int, _Memo]] = weakref.WeakKeyDictionary()
+        self._memos: weakref.WeakKeyDictionary[Any, dict[int, _PopulationMemo]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @property
     def population_size(self) -> int:
@@ -150,9 +154,9 @@ class EvolutionSampler(BaseSampler):
         if coded:
             batch, index = divmod(slot, self.population_size)
             child, parent = self._batch(study, seed, generation, batch, parents, genes)[index]
-            study._storage.set_trial_system_attr(trial._trial_id, _state.GENES_KEY, child)
+            set_trial_system_attr(study, trial, EVOLUTION_GENES_ATTR, child)
             if parent is not None:
-                study._storage.set_trial_system_attr(trial._trial_id, PARENT_ATTR, parent)
+                set_trial_system_attr(study, trial, PARENT_ATTR, parent)
             params = {n: genes[n].decode(child[n]) for n in coded}
         # a space that is not the inferred one (Optuna's own suites ask for any): what has
         # no gene is sampled as an independent parameter would be
@@ -176,10 +180,10 @@ class EvolutionSampler(BaseSampler):
         )
 
     # -- the evolution, rebuilt from the storage
-    def _memo(self, study: optuna.Study) -> _Memo:
+    def _memo(self, study: optuna.Study) -> _PopulationMemo:
         with self._lock:
-            memos = self._memos.setdefault(study._storage, {})
-            return memos.setdefault(study._study_id, _Memo())
+            memos = self._memos.setdefault(storage_of(study), {})
+            return memos.setdefault(study_id(study), _PopulationMemo())
 
     def _study_seed(self, study: optuna.Study) -> int:
         memo = self._memo(study)
@@ -195,7 +199,7 @@ class EvolutionSampler(BaseSampler):
         if generation in memo.parents:
             return memo.parents[generation]
         numbers = _state.study_attr(study, _state.parents_key(generation))
-        trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
+        trials = all_trials(study)
         if numbers is None:
             previous = self._parents(study, generation - 1, seed)
             pool = {t.number: t for t in [*previous, *_state.members(trials, generation - 1)]}

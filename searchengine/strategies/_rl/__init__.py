@@ -4,11 +4,11 @@
 from searchengine.strategies._rl.actions import Actions, actions_of
 from searchengine.strategies._rl.policy import Learner, LearnerSettings, Policy
 from searchengine.strategies._rl.reward import Outcome, Rewarder, RewardSettings, outcome_of
-from searchengine.strategies._rl.sampler import SEED_KEY, ControllerSampler, ControllerSettings
+from searchengine.strategies._rl.sampler import RL_SEED_ATTR, ControllerSampler, ControllerSettings
 from searchengine.strategies._rl.sharing import SharingSettings, weight_sharing_search
 
 __all__ = [
-    "SEED_KEY",
+    "RL_SEED_ATTR",
     "Actions",
     "ControllerSampler",
     "ControllerSettings",

@@ -17,11 +17,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Learner", "LearnerSettings", "Policy", "Trajectory", "mix_seed", "single_threaded"]
+from searchengine.strategies._seeding import mix_seed, name_seed
+
+__all__ = ["Learner", "LearnerSettings", "Policy", "Trajectory", "single_threaded"]
 
 #: One sampled architecture: ``(decision name, action)`` in the order they were taken.
 Trajectory = Sequence[tuple[str, int]]
@@ -44,15 +45,6 @@ def single_threaded() -> Iterator[None]:
     finally:
         if threads != 1:
             torch.set_num_threads(threads)
-
-
-def mix_seed(*parts: int) -> int:
-    """One 32-bit seed from several integers."""
-    return int(np.random.SeedSequence([p & 0xFFFFFFFF for p in parts]).generate_state(1)[0])
-
-
-def _name_seed(name: str) -> int:
-    return int.from_bytes(hashlib.sha1(name.encode()).digest()[:4], "little")
 
 
 def _key(name: str) -> str:
@@ -113,7 +105,7 @@ class Policy(nn.Module):
             if known != n_actions:
                 raise ValueError(f"{name!r} has {known} actions, not {n_actions}")
             return
-        g = torch.Generator().manual_seed(mix_seed(self.seed, 2, _name_seed(name), n_actions))
+        g = torch.Generator().manual_seed(mix_seed(self.seed, 2, name_seed(name), n_actions))
         with torch.random.fork_rng(devices=[]):
             head = nn.Linear(self.hidden, n_actions)
             embedding = nn.Embedding(n_actions, self.hidden)

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 
 from optuna.trial import FrozenTrial, TrialState
 
+from searchengine._optuna import METRICS_ATTR, unused
+
 __all__ = ["Outcome", "RewardSettings", "Rewarder", "outcome_of"]
 
 
@@ -71,9 +73,9 @@ class Outcome:
 
 def outcome_of(trial: FrozenTrial, cost_metric: str) -> Outcome | None:
     """The outcome of a finished trial; None for one that must not teach anything."""
-    if trial.user_attrs.get("interrupted") or trial.user_attrs.get("surplus"):
+    if unused(trial):
         return None
-    metrics = trial.user_attrs.get("metrics") or {}
+    metrics = trial.user_attrs.get(METRICS_ATTR) or {}
     cost = metrics.get(cost_metric) if isinstance(metrics, dict) else None
     cost = float(cost) if isinstance(cost, int | float) and math.isfinite(cost) else None
     feasible = all(v <= 0 for v in trial.constraints.values())

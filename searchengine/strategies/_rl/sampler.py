@@ -19,21 +19,29 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from searchengine._optuna import (
+    RL_SEED_ATTR,
+    all_trials,
+    set_study_system_attr,
+    storage_of,
+    study_id,
+    study_system_attr,
+    trial_id,
+)
 from searchengine.strategies._rl.actions import Actions, actions_of
 from searchengine.strategies._rl.policy import (
     Learner,
     LearnerSettings,
     Policy,
     Trajectory,
-    mix_seed,
     single_threaded,
 )
 from searchengine.strategies._rl.reward import Rewarder, RewardSettings, outcome_of
+from searchengine.strategies._seeding import mix_seed
 
 __all__ = ["ControllerSampler", "ControllerSettings"]
 
 _log = logging.getLogger(__name__)
-SEED_KEY = "rl:seed"
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 _SNAPSHOTS = 8
 _SAMPLE, _FALLBACK = 1, 2
@@ -76,7 +84,7 @@ class _Run:
 
 
 @dataclass
-class _Memo:
+class _ControllerMemo:
     """What a sampler has computed from one study: a mirror of the storage, never a source."""
 
     seed: int
@@ -143,7 +151,9 @@ class ControllerSampler(BaseSampler):
         self._is_active = is_active
         self._reference = reference
         self._lock = threading.RLock()
-        self._memos: weakref.WeakKeyDictionary[Any, dict[int, _Memo]] = weakref.WeakKeyDictionary()
+        self._memos: weakref.WeakKeyDictionary[Any, dict[int, _ControllerMemo]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def reseed_rng(self) -> None:
         """Nothing to reseed: every draw is seeded from the study's stored seed."""
@@ -194,9 +204,9 @@ class ControllerSampler(BaseSampler):
             actions = self._actions(memo, param_name, param_distribution)
             if actions is None:
                 return self._fallback(study, memo, trial, param_name, param_distribution)
-            run = memo.runs.get(trial._trial_id)
+            run = memo.runs.get(trial_id(trial))
             if run is None:
-                run = memo.runs[trial._trial_id] = self._start(study, memo)
+                run = memo.runs[trial_id(trial)] = self._start(study, memo)
             with torch.no_grad():
                 self._consume(memo, run, trial)
                 return actions.value(self._draw(memo, run, trial.number, param_name, actions))
@@ -209,7 +219,7 @@ class ControllerSampler(BaseSampler):
         values: Sequence[float] | None,
     ) -> None:
         with self._lock:
-            self._memo(study).runs.pop(trial._trial_id, None)
+            self._memo(study).runs.pop(trial_id(trial), None)
 
     # -- what tests, reports and the weight-sharing search read
     def most_probable(self, study: optuna.Study) -> dict[str, Any]:
@@ -246,7 +256,9 @@ class ControllerSampler(BaseSampler):
             self._policy_now(study, memo)
             return memo.learner.state() | {"version": memo.version}
 
-    def _draw(self, memo: _Memo, run: _Run, number: int, name: str, actions: Actions) -> int:
+    def _draw(
+        self, memo: _ControllerMemo, run: _Run, number: int, name: str, actions: Actions
+    ) -> int:
         """The action of decision ``name`` of trial ``number``, drawn from the policy."""
         run.policy.ensure(name, len(actions))
         logits = run.policy.logits(run.state, name)
@@ -258,7 +270,7 @@ class ControllerSampler(BaseSampler):
     def _fallback(
         self,
         study: optuna.Study,
-        memo: _Memo,
+        memo: _ControllerMemo,
         trial: FrozenTrial,
         name: str,
         distribution: BaseDistribution,
@@ -269,22 +281,24 @@ class ControllerSampler(BaseSampler):
         return RandomSampler(seed=seed).sample_independent(study, trial, name, distribution)
 
     # -- the controller, rebuilt from the storage
-    def _memo(self, study: optuna.Study) -> _Memo:
-        memos = self._memos.setdefault(study._storage, {})
-        memo = memos.get(study._study_id)
+    def _memo(self, study: optuna.Study) -> _ControllerMemo:
+        memos = self._memos.setdefault(storage_of(study), {})
+        memo = memos.get(study_id(study))
         if memo is None:
             seed = _study_seed(study, self._seed)
-            memo = memos[study._study_id] = self._fresh(study, seed)
+            memo = memos[study_id(study)] = self._fresh(study, seed)
         return memo
 
-    def _fresh(self, study: optuna.Study, seed: int) -> _Memo:
+    def _fresh(self, study: optuna.Study, seed: int) -> _ControllerMemo:
         s = self.settings
         policy = Policy(s.kind, s.hidden, s.logit_clip, seed)
         maximize = tuple(d == optuna.study.StudyDirection.MAXIMIZE for d in study.directions)
         reward = RewardSettings(maximize, s.cost_weight, None, s.objective_weights)
-        return _Memo(seed, Learner(policy, s.learner), Rewarder(reward))
+        return _ControllerMemo(seed, Learner(policy, s.learner), Rewarder(reward))
 
-    def _actions(self, memo: _Memo, name: str, distribution: BaseDistribution) -> Actions | None:
+    def _actions(
+        self, memo: _ControllerMemo, name: str, distribution: BaseDistribution
+    ) -> Actions | None:
         """The actions of a parameter; None if single-valued or its distribution changed."""
         if name not in memo.actions:
             memo.actions[name] = actions_of(distribution, self.settings.bins)
@@ -293,7 +307,7 @@ class ControllerSampler(BaseSampler):
             return None
         return actions
 
-    def _trajectory(self, memo: _Memo, trial: FrozenTrial, start: int = 0) -> Trajectory:
+    def _trajectory(self, memo: _ControllerMemo, trial: FrozenTrial, start: int = 0) -> Trajectory:
         out = []
         for name in list(trial.params)[start:]:
             actions = self._actions(memo, name, trial.distributions[name])
@@ -301,27 +315,31 @@ class ControllerSampler(BaseSampler):
                 out.append((name, actions.action(trial.params[name])))
         return out
 
-    def _consume(self, memo: _Memo, run: _Run, trial: FrozenTrial) -> None:
+    def _consume(self, memo: _ControllerMemo, run: _Run, trial: FrozenTrial) -> None:
         """Feed the parameters the trial set since the last call into its state."""
         for name, action in self._trajectory(memo, trial, run.consumed):
             run.policy.ensure(name, len(memo.actions[name] or ()))
             run.state = run.policy.advance(run.state, name, action)
         run.consumed = len(trial.params)
 
-    def _start(self, study: optuna.Study, memo: _Memo) -> _Run:
-        trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
+    def _start(self, study: optuna.Study, memo: _ControllerMemo) -> _Run:
+        trials = all_trials(study)
         policy = self._policy_at(
             study, memo, trials, _finished_batches(trials, self.settings.batch)
         )
         with torch.no_grad():
             return _Run(policy, policy.initial())
 
-    def _policy_now(self, study: optuna.Study, memo: _Memo) -> Policy:
-        trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
+    def _policy_now(self, study: optuna.Study, memo: _ControllerMemo) -> Policy:
+        trials = all_trials(study)
         return self._policy_at(study, memo, trials, _finished_batches(trials, self.settings.batch))
 
     def _policy_at(
-        self, study: optuna.Study, memo: _Memo, trials: Sequence[FrozenTrial], version: int
+        self,
+        study: optuna.Study,
+        memo: _ControllerMemo,
+        trials: Sequence[FrozenTrial],
+        version: int,
     ) -> Policy:
         """The policy after ``version`` updates (a copy the caller may extend)."""
         if version in memo.snapshots:
@@ -340,7 +358,9 @@ class ControllerSampler(BaseSampler):
             memo.snapshots.popitem(last=False)
         return snapshot
 
-    def _update(self, study: optuna.Study, memo: _Memo, batch: Sequence[FrozenTrial]) -> None:
+    def _update(
+        self, study: optuna.Study, memo: _ControllerMemo, batch: Sequence[FrozenTrial]
+    ) -> None:
         if memo.rewarder.settings.cost_weight is not None and self._reference is not None:
             if memo.rewarder.settings.reference is None:
                 reference = self._reference()
@@ -373,13 +393,12 @@ def _finished_batches(trials: Sequence[FrozenTrial], batch: int) -> int:
 
 def _study_seed(study: optuna.Study, seed: int | None) -> int:
     """The controller's seed: the study's stored one, else ``seed`` (or a random one)."""
-    storage, study_id = study._storage, study._study_id
-    stored = storage.get_study_system_attrs(study_id).get(SEED_KEY)
+    stored = study_system_attr(study, RL_SEED_ATTR)
     if stored is not None:
         return int(stored)
     if seed is None:
         import secrets
 
         seed = secrets.randbits(31)
-    storage.set_study_system_attr(study_id, SEED_KEY, int(seed))
-    return int(storage.get_study_system_attrs(study_id)[SEED_KEY])
+    set_study_system_attr(study, RL_SEED_ATTR, int(seed))
+    return int(study_system_attr(study, RL_SEED_ATTR))

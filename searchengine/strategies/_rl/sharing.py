@@ -28,17 +28,19 @@ import optuna
 import torch
 from torch import nn
 
+from searchengine._optuna import ONESHOT_DONE_ATTR
 from searchengine.errors import SpecError
 from searchengine.evaluation import METRICS
 from searchengine.evaluation.trainer import autocast, make_optimizers
 from searchengine.searchspace import Decision, SearchSpace
 from searchengine.spec import Architecture
 from searchengine.strategies._rl.actions import Actions, actions_of
-from searchengine.strategies._rl.policy import Learner, Policy, mix_seed, single_threaded
+from searchengine.strategies._rl.policy import Learner, Policy, single_threaded
 from searchengine.strategies._rl.reward import Outcome, Rewarder, RewardSettings
 from searchengine.strategies._rl.sampler import ControllerSettings
 from searchengine.strategies._rl.supernet import SharedSupernet, is_shareable, largest
-from searchengine.strategies.base import DONE_ATTR, Session, training_evaluator
+from searchengine.strategies._seeding import mix_seed
+from searchengine.strategies.base import Session, training_evaluator
 
 __all__ = ["SharingSettings", "weight_sharing_search"]
 
@@ -128,7 +130,7 @@ def weight_sharing_search(
 ) -> None:
     """Run the weight-sharing search of a session and record its architecture."""
     study = session.study
-    if study.user_attrs.get(DONE_ATTR):  # the engine's claim holds the budget
+    if study.user_attrs.get(ONESHOT_DONE_ATTR):  # the engine's claim holds the budget
         return
     training_evaluator(session, "weight sharing")  # a generic spec cannot share weights
     started = time.monotonic()
@@ -155,7 +157,7 @@ def weight_sharing_search(
         "embedding_params_full": run.reference,
     }
     session.record(arch, user_attrs=attrs)
-    study.set_user_attr(DONE_ATTR, True)
+    study.set_user_attr(ONESHOT_DONE_ATTR, True)
 
 
 class _SupernetRun:
