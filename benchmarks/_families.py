@@ -216,8 +216,10 @@ INTERACTION = Family(
         "FM / DeepFM: every pair (`fde` on the gate space keeps all); AutoFM / AutoDeepFM: "
         "the `differentiable` strategy with its defaults (the supernet trains train.epochs "
         "= 10 epochs, gates under batch norm scaled by alpha from 0.6, GRDA lr 0.05, mu 0.8, "
-        "c set so that the threshold reaches 2 x 0.6 at the last step), then the FM with "
-        "the pairs whose alpha != 0 retrained."
+        "c set so that the threshold reaches 0.5 x 0.6 at the last step; the pairs ranked "
+        "by GRDA's accumulator, the fewest top pairs kept whose supernet validation "
+        "logloss is within one standard error of the best cut point's), then the FM with "
+        "those pairs retrained."
     ),
     datasets=["movielens-100k", "adult", "synthetic"],
     train={"lr": 1.0e-3, "batch_size": 1024, "epochs": 10, "patience": 2},

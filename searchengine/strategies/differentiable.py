@@ -45,6 +45,8 @@ __all__ = ["DifferentiableOptions", "DifferentiableStrategy"]
 _log = logging.getLogger(__name__)
 #: The default search epochs when only embedding widths and numerical methods relax.
 AUTODIM_EPOCHS = 2
+#: The default ``grda_threshold`` under each ``gate_derive`` rule.
+GRDA_THRESHOLD = {"validation": 0.5, "nonzero": 2.0}
 
 
 class DifferentiableOptions(BaseModel):
@@ -88,12 +90,22 @@ class DifferentiableOptions(BaseModel):
         description="GRDA c (AutoFIS: 5e-3 FM, 5e-4 DeepFM, at Criteo's step counts); "
         "default: set from grda_threshold and the planned steps.",
     )
-    grda_threshold: float = Field(
-        2.0,
+    grda_threshold: float | None = Field(
+        None,
         gt=0.0,
         description="Without grda_c: c is such that GRDA's threshold reaches this multiple "
         "of the initial gate at the last planned step, so a gate survives only if its "
-        "gradients kept pushing it up, whatever the length of the search.",
+        "gradients kept pushing it up, whatever the length of the search; default: "
+        f"{GRDA_THRESHOLD['validation']} with gate_derive: validation (GRDA only ranks the "
+        f"pairs), {GRDA_THRESHOLD['nonzero']} with gate_derive: nonzero.",
+    )
+    gate_derive: Literal["validation", "nonzero"] = Field(
+        "validation",
+        description="Which pairs the derived model keeps. validation: rank the pairs by "
+        "their GRDA accumulator |a_n| and keep the fewest top pairs whose supernet "
+        "validation logloss is within one standard error of the best cut point's; "
+        "nonzero: those whose gate alpha != 0 at the end (GRDA's own rule; with "
+        "grda_threshold 2 the behaviour before calibration).",
     )
     grda_mu: float = Field(0.8, gt=0.0, le=1.0, description="GRDA mu (AutoFIS: 0.6 / 0.8).")
     cost_weight: float = Field(
@@ -146,12 +158,14 @@ class DifferentiableStrategy(OneShotStrategy):
             arch_every=o.arch_every, order=2 if o.order == "second" else 1,
             temperature_start=o.temperature, temperature_decay=o.temperature_decay,
             temperature_min=o.temperature_min, grda_lr=o.grda_lr, grda_c=o.grda_c,
-            grda_threshold=o.grda_threshold, grda_mu=o.grda_mu, cost_weight=o.cost_weight,
+            grda_threshold=o.grda_threshold or GRDA_THRESHOLD[o.gate_derive],
+            grda_mu=o.grda_mu, cost_weight=o.cost_weight,
         )  # fmt: skip
 
     def search(self, session: Session) -> None:
         import torch
 
+        from searchengine.strategies._differentiable.derive import gate_scores, select_gates
         from searchengine.strategies._differentiable.relaxed import Relaxation
         from searchengine.strategies._differentiable.search import train_supernet
         from searchengine.strategies._differentiable.supernet import Supernet, classify
@@ -187,10 +201,16 @@ class DifferentiableStrategy(OneShotStrategy):
             should_stop=lambda: session.time_left() <= 0,
             on_epoch=lambda e, n, m: session.report_epoch("supernet", e, n, m),
         )  # fmt: skip
-        values = net.derive()
+        kept, cuts = None, None
+        if net.gates and o.gate_derive == "validation":
+            kept, cuts = select_gates(
+                net, evaluator.tensors(device), gate_scores(outcome.gate_evidence),
+                precision=train.precision, seed=seed,
+            )  # fmt: skip
+        values = net.derive(kept)
         arch = net.architecture(values)
         _log.info("differentiable: derived %s", values)
-        session.record(arch, user_attrs=self._attrs(net, arch, values, outcome, started))
+        session.record(arch, user_attrs=self._attrs(net, arch, values, outcome, started, cuts))
         session.study.set_user_attr(DONE_ATTR, True)
 
     def _attrs(
@@ -200,6 +220,7 @@ class DifferentiableStrategy(OneShotStrategy):
         values: dict[str, Any],
         outcome: SearchOutcome,
         started: float,
+        cuts: dict[int, float] | None = None,
     ) -> dict[str, Any]:
         weights = net.weights_report(values)
         attrs: dict[str, Any] = {
@@ -215,6 +236,8 @@ class DifferentiableStrategy(OneShotStrategy):
         }
         if "gates" in weights:
             attrs["gate_weights"] = weights["gates"]
+        if cuts is not None:  # pairs kept -> the supernet's validation logloss
+            attrs["gate_cuts"] = {str(k): round(v, 6) for k, v in cuts.items()}
         groups = arch.model.interactions.groups
         if groups is not None and groups.members is not None:
             attrs["groups"] = {str(p): sets for p, sets in sorted(groups.members.items())}

@@ -74,6 +74,8 @@ class SearchOutcome:
     epochs: int
     steps: int
     history: list[dict[str, float]] = field(default_factory=list)
+    #: each gate tensor's GRDA accumulator ``a_n`` at the end (the gates' evidence)
+    gate_evidence: list[Tensor] = field(default_factory=list)
 
 
 def train_supernet(
@@ -183,7 +185,13 @@ def train_supernet(
             settings.patience is not None and epoch - best[1] > settings.patience
         ):
             break
-    return SearchOutcome(time.perf_counter() - start, len(history), step, history)
+    evidence = [
+        g_opt.state[p]["accumulator"].detach().clone()
+        if g_opt is not None and g_opt.state.get(p)
+        else p.detach().clone()
+        for p in gates
+    ]
+    return SearchOutcome(time.perf_counter() - start, len(history), step, history, evidence)
 
 
 def auto_grda_c(gates: Sequence[Tensor], steps: int, lr: float, mu: float) -> float:

@@ -8,7 +8,7 @@ discrete parts swapped for relaxed ones:
 * ``model.embedding.dim[FIELD]`` (or one ``model.embedding.dim``), a choice or an int
   range of at most 16 values: :class:`RelaxedDims` (AutoDim); derived: the argmax width.
 * ``model.interactions.gate[a,b]``: :class:`GatedPairs` (AutoFIS), trained by GRDA;
-  derived: kept where ``alpha != 0``.
+  derived: the top pairs by GRDA evidence that validation supports (see ``derive``).
 * ``model.interactions.groups[p,k,FIELD]``: :class:`RelaxedGroups` (AutoGroup); derived:
   in the set where ``P(in) > 0.5``.
 * ``model.embedding.numerical[FIELD]``: the ``mixed`` method (a DARTS mixed operation);
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -303,16 +303,18 @@ class Supernet:
         return [p for p in self.model.parameters() if id(p) not in special]
 
     # ------------------------------------------------------------------ deriving
-    def derive(self) -> dict[str, Any]:
-        """The decided value of every relaxed decision."""
+    def derive(self, kept_gates: Sequence[bool] | None = None) -> dict[str, Any]:
+        """The decided value of every relaxed decision; the gates' ``kept_gates`` (in
+        decision order) where given, else those whose ``alpha != 0`` (GRDA's rule)."""
         values: dict[str, Any] = {}
         if self.dims is not None:
             for key, width in self.dims.derive().items():
                 if not key.startswith("fixed:"):
                     values[key] = width
         for gated, decisions in self.gates:
-            for d, kept in zip(decisions, gated.kept(), strict=True):
-                values[d.name] = kept
+            kept = gated.kept() if kept_gates is None else kept_gates
+            for d, keep in zip(decisions, kept, strict=True):
+                values[d.name] = bool(keep)
         if self.groups is not None:
             probs = self.groups.probabilities()
             for name, cell in self._group_cells.items():
