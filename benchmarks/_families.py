@@ -217,9 +217,9 @@ INTERACTION = Family(
         "the `differentiable` strategy with its defaults (the supernet trains train.epochs "
         "= 10 epochs, gates under batch norm scaled by alpha from 0.6, GRDA lr 0.05, mu 0.8, "
         "c set so that the threshold reaches 0.5 x 0.6 at the last step; the pairs ranked "
-        "by GRDA's accumulator, the fewest top pairs kept whose supernet validation "
-        "logloss is within one standard error of the best cut point's), then the FM with "
-        "those pairs retrained."
+        "by GRDA's accumulator at the supernet's best epoch, the pruned model retrained "
+        "at a few cut points and the fewest pairs kept whose validation logloss is "
+        "within one standard error of the best's), then the FM with those pairs retrained."
     ),
     datasets=["movielens-100k", "adult", "synthetic"],
     train={"lr": 1.0e-3, "batch_size": 1024, "epochs": 10, "patience": 2},

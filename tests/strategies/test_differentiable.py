@@ -72,9 +72,10 @@ def test_autofis_keeps_the_planted_pairs_and_drops_most(
     kept = {key for key, v in params.items() if v}
     assert {",".join(pair) for pair in truth["interactions"]} <= kept
     assert len(kept) <= len(gates) / 2, f"kept {len(kept)} of {len(gates)} pairs"
-    # the kept pairs are the largest gates, as many as the validation loss supported
+    # the kept pairs are the largest gates, at the retrained cut point of (nearly) the
+    # lowest validation loss
     cuts = {int(k): v for k, v in trial.user_attrs["gate_cuts"].items()}
-    assert cuts[len(kept)] < cuts[0]  # the kept pairs lower the validation loss
+    assert len(kept) in cuts and cuts[len(kept)] <= min(cuts.values()) + 0.005, cuts
     smallest_kept = min(abs(gates[k]) for k in kept)
     assert all(abs(a) <= smallest_kept for k, a in gates.items() if k not in kept)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +37,7 @@ from searchengine.data.schema import DataSchema
 from searchengine.models.base import CTRModel
 from searchengine.models.blocks.backbone import Node
 from searchengine.models.blocks.config import block_name
-from searchengine.models.build import resolve
+from searchengine.models.build import count_embedding_params, resolve
 from searchengine.models.embedding import (
     MIXED,
     RAW,
@@ -303,9 +304,12 @@ class Supernet:
         return [p for p in self.model.parameters() if id(p) not in special]
 
     # ------------------------------------------------------------------ deriving
-    def derive(self, kept_gates: Sequence[bool] | None = None) -> dict[str, Any]:
+    def derive(
+        self, kept_gates: Sequence[bool] | None = None, budget: float | None = None
+    ) -> dict[str, Any]:
         """The decided value of every relaxed decision; the gates' ``kept_gates`` (in
-        decision order) where given, else those whose ``alpha != 0`` (GRDA's rule)."""
+        decision order) where given, else those whose ``alpha != 0`` (GRDA's rule); with
+        ``budget``, the widths narrowed to at most that many embedding parameters."""
         values: dict[str, Any] = {}
         if self.dims is not None:
             for key, width in self.dims.derive().items():
@@ -323,6 +327,44 @@ class Supernet:
         for name, mixed in self.blocks.items():
             probs = mixed.probabilities()
             values[name] = max(probs, key=probs.__getitem__)
+        if budget is not None:
+            values = self.fit_budget(values, budget)
+            values.update(self._derive_numerical(values))
+        return values
+
+    def embedding_params(self, values: Mapping[str, Any]) -> int:
+        """The embedding parameters of the architecture derived with ``values``."""
+        return count_embedding_params(self.architecture(values).model, self.schema)
+
+    def fit_budget(self, values: dict[str, Any], budget: float) -> dict[str, Any]:
+        """``values`` with widths narrowed until the derived embedding parameters are at
+        most ``budget``: each step narrows the width decision to its next smaller
+        candidate where that loses the least log-probability per parameter saved."""
+        if self.dims is None:
+            return values
+        probs = self.dims.probabilities()
+        values = dict(values)
+        params = self.embedding_params(values)
+        while params > budget:
+            best: tuple[float, str, int, int] | None = None
+            for name, width in values.items():
+                if name not in probs:
+                    continue
+                smaller = [w for w in probs[name] if w < width]
+                if not smaller:
+                    continue
+                w = max(smaller)
+                after = self.embedding_params(values | {name: w})
+                saved = params - after
+                if saved <= 0:
+                    continue
+                loss = math.log(max(probs[name][width], 1e-12) / max(probs[name][w], 1e-12))
+                if best is None or loss / saved < best[0]:
+                    best = (loss / saved, name, w, after)
+            if best is None:
+                break
+            _, name, width, params = best
+            values[name] = width
         return values
 
     def _derive_numerical(self, decided: Mapping[str, Any]) -> dict[str, Any]:
