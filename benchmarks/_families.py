@@ -124,7 +124,9 @@ _DEEPFM = {"backbone": "deepfm", "embedding": {"dim": _DIMS}, "mlp": {"layers": 
 
 def _embedding_claims(rows: Mapping[str, Any]) -> list[str]:
     fde, lines = rows["fde"], []
-    for key in ("autodim", "autodim_cost"):
+    for key in ("autodim", "autodim_cost", "autodim_budget"):
+        if key not in rows:
+            continue
         auto = rows[key]
         share = _params_share(auto, fde)
         cost = _mean(auto, lambda r: r.search_seconds) / _mean(fde, lambda r: r.search_seconds)
@@ -148,7 +150,10 @@ EMBEDDING = Family(
         "10 trials each (TPE after 4 random start-up trials); AutoDim: the `differentiable` "
         "strategy with its defaults (2 supernet epochs, then the derived widths retrained); "
         "AutoDim + memory: the same with `cost_weight: 0.1` (our extension: 0.1 x the "
-        "expected embedding parameters over FDE's added to the architecture loss)."
+        "expected embedding parameters over FDE's added to the architecture loss); "
+        "AutoDim + budget: the defaults with `embedding_params` a second objective, so the "
+        "widths are held to 30% of FDE's parameters (a Lagrangian on the expected "
+        "parameters, the derived widths narrowed until the budget holds)."
     ),
     datasets=["movielens-100k", "adult", "synthetic"],
     train={"lr": 1.0e-3, "batch_size": 1024, "epochs": 10, "patience": 2},
@@ -165,6 +170,13 @@ EMBEDDING = Family(
             "differentiable",
             _DEEPFM,
             options={"cost_weight": 0.1},
+        ),
+        Row(
+            "autodim_budget",
+            "AutoDim + budget",
+            "differentiable",
+            _DEEPFM,
+            objectives=[{"metric": "auc"}, {"metric": "embedding_params"}],
         ),
     ],  # fmt: skip
     reference=_fixed("fde"),

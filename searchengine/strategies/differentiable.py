@@ -135,7 +135,7 @@ class DifferentiableOptions(BaseModel):
         "largest width (FDE's).",
     )
     dual_lr: float = Field(
-        0.5, gt=0.0, description="The dual-ascent step of the budget's Lagrange multiplier."
+        0.02, gt=0.0, description="The dual-ascent step of the budget's Lagrange multiplier."
     )
 
 

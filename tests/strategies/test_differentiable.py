@@ -171,6 +171,40 @@ def test_autodim_gives_informative_fields_larger_widths(truth: dict[str, Any]) -
     ), widths
 
 
+def test_an_embedding_params_budget_holds_and_goes_to_the_fields_with_signal(
+    tmp_path: Path, truth: dict[str, Any]
+) -> None:
+    fde = 32 * sum(truth["vocab"].values())  # every field at 32, no projection
+    budget = 0.1 * fde
+    spec = parse_spec(
+        {
+            "name": "budget",
+            "data": DATA,
+            "model": {
+                "backbone": "deepfm",
+                "mlp": {"layers": [32]},
+                "embedding": {"dim": {"choice": [2, 4, 8, 16, 32], "per": "field"}},
+            },
+            "train": TRAIN | {"threads": 1},
+            "constraints": [{"metric": "embedding_params", "max": budget}],
+            "search": {"strategy": "differentiable", "seed": 0, "options": {"epochs": 4}},
+        }
+    )
+    (trial,) = run(spec, out=tmp_path, progress=False).study.trials
+    memory = trial.user_attrs["memory_budget"]
+    assert memory["params"] == budget and abs(memory["fde_params"] - fde) < 0.05 * fde
+    assert trial.user_attrs["metrics"]["embedding_params"] <= budget
+    assert memory["derived_params"] == trial.user_attrs["metrics"]["embedding_params"]
+    widths = {k[len("model.embedding.dim[") : -1]: v for k, v in trial.params.items()}
+    useful = truth["informative"] + [f for pair in truth["interactions"] for f in pair]
+    assert statistics.mean(widths[f] for f in useful) > statistics.mean(
+        widths[f] for f in truth["noise"]
+    ), widths
+    # the multiplier pushed: without the budget the widths take more parameters
+    ratios = [row["params_ratio"] for row in trial.user_attrs["supernet"]]
+    assert ratios[-1] < 0.15, ratios
+
+
 def test_autogroup_puts_planted_pairs_in_a_shared_set(truth: dict[str, Any]) -> None:
     model = {
         "backbone": "fm",

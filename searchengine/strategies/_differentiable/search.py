@@ -65,7 +65,7 @@ class SearchSettings:
     #: by a Lagrangian on the expected parameters; None: no budget
     budget: float | None = None
     #: the step of the budget's multiplier (dual ascent on the relative violation)
-    dual_lr: float = 0.5
+    dual_lr: float = 0.02
     #: whether the derived backbone projects narrower widths to the widest (counted)
     project: bool = False
     #: end with the weights (and GRDA's accumulators) of the epoch of the best supernet
