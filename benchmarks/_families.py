@@ -344,8 +344,9 @@ NIS = Family(
         "vectors of 4 blocks of width 4, head buckets never smaller), numerical fields at "
         "width 16, MLP 64-32, Adam 2e-3, batch 1024, up to 4 epochs (patience 1). full: every "
         "bucket at 4 blocks; NIS: `rl` with `weight_sharing` (the supernet trains 4 epochs, "
-        "the controller learns after the first, reward = a validation batch's AUC - 0.005 x "
-        "the relative embedding parameters), its most probable architecture retrained; half: "
+        "the controller learns after half of them, reward = a validation batch's AUC - 0.5 x "
+        "the spread (std) of the batch AUCs it has seen x the relative embedding "
+        "parameters), its most probable architecture retrained; half: "
         "every bucket at 2 blocks."
     ),
     datasets=["movielens-100k", "synthetic"],
@@ -358,12 +359,7 @@ NIS = Family(
             "NIS",
             "rl",
             _multisize(None),
-            options={
-                "weight_sharing": True,
-                "cost_weight": 0.005,
-                "supernet_epochs": 4,
-                "warmup_epochs": 1,
-            },
+            options={"weight_sharing": True, "cost_weight": 0.5, "supernet_epochs": 4},
         ),
         Row("half", "half", "random", _multisize(2)),
     ],  # fmt: skip
