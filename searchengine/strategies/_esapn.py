@@ -80,7 +80,7 @@ class ESAPNSettings:
     hidden: int = 16
     init_enlarge: float = 0.5
     transform_lr: float = 1e-3
-    memory_weight: float = 0.2
+    memory_weight: float = 0.05
 
 
 @dataclass

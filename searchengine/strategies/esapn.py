@@ -78,7 +78,7 @@ class ESAPNOptions(BaseModel):
         1e-3, ge=0, description="Learning rate of the growth maps W, b (0: keep the identity)."
     )
     memory_weight: float = Field(
-        0.2, ge=0, description="beta: an action's reward is the drop of the id's mean loss "
+        0.05, ge=0, description="beta: an action's reward is the drop of the id's mean loss "
         "over T observations minus, for an enlargement, beta x the spread of those drops x "
         "the width it added over the width it had / the id's usage (its train count over "
         "the mean count of the ids that decide): memory per row it serves. 0: the seed's "
