@@ -252,7 +252,9 @@ class DifferentiableStrategy(OneShotStrategy):
             )
             if o.gate_derive == "retrain":
                 ladder = retrain_cut_points(len(kept), int(sum(kept)))
-                kept, cuts = select_by_retraining(net, evaluator, scores, ladder, device=device)
+                kept, cuts = select_by_retraining(
+                    net, evaluator, scores, ladder, device=device, budget=budget
+                )
         values = net.derive(kept, budget)
         arch = net.architecture(values)
         _log.info("differentiable: derived %s", values)

@@ -107,15 +107,17 @@ def select_by_retraining(
     cuts: Sequence[int],
     *,
     device: torch.device,
+    budget: float | None = None,
 ) -> tuple[list[bool], dict[int, float]]:
-    """Retrain the derived model with the top ``k`` pairs for each ``k`` in ``cuts`` (the
+    """Retrain the derived model (its other decisions derived, under ``budget`` embedding
+    parameters if given) with the top ``k`` pairs for each ``k`` in ``cuts`` (the
     spec's training, early stopping included) and keep the fewest whose validation
     logloss is within one standard error of the best's; the mean validation logloss of
     each cut point."""
     order = torch.argsort(scores, descending=True, stable=True)
     decisions = [d for _, ds in net.gates[:1] for d in ds]
     tensors = evaluator.tensors(device)
-    base = net.derive()
+    base = net.derive(budget=budget)
     losses: dict[int, Tensor] = {}
     for k in sorted(set(cuts)):
         keep = set(order[:k].tolist())
