@@ -124,7 +124,9 @@ _DEEPFM = {"backbone": "deepfm", "embedding": {"dim": _DIMS}, "mlp": {"layers": 
 
 def _embedding_claims(rows: Mapping[str, Any]) -> list[str]:
     fde, lines = rows["fde"], []
-    for key in ("autodim", "autodim_cost"):
+    for key in ("autodim", "autodim_cost", "autodim_budget"):
+        if key not in rows:
+            continue
         auto = rows[key]
         share = _params_share(auto, fde)
         cost = _mean(auto, lambda r: r.search_seconds) / _mean(fde, lambda r: r.search_seconds)
@@ -148,7 +150,10 @@ EMBEDDING = Family(
         "10 trials each (TPE after 4 random start-up trials); AutoDim: the `differentiable` "
         "strategy with its defaults (2 supernet epochs, then the derived widths retrained); "
         "AutoDim + memory: the same with `cost_weight: 0.1` (our extension: 0.1 x the "
-        "expected embedding parameters over FDE's added to the architecture loss)."
+        "expected embedding parameters over FDE's added to the architecture loss); "
+        "AutoDim + budget: the defaults with `embedding_params` a second objective, so the "
+        "widths are held to 30% of FDE's parameters (a Lagrangian on the expected "
+        "parameters, the derived widths narrowed until the budget holds)."
     ),
     datasets=["movielens-100k", "adult", "synthetic"],
     train={"lr": 1.0e-3, "batch_size": 1024, "epochs": 10, "patience": 2},
@@ -165,6 +170,13 @@ EMBEDDING = Family(
             "differentiable",
             _DEEPFM,
             options={"cost_weight": 0.1},
+        ),
+        Row(
+            "autodim_budget",
+            "AutoDim + budget",
+            "differentiable",
+            _DEEPFM,
+            objectives=[{"metric": "auc"}, {"metric": "embedding_params"}],
         ),
     ],  # fmt: skip
     reference=_fixed("fde"),
@@ -216,8 +228,10 @@ INTERACTION = Family(
         "FM / DeepFM: every pair (`fde` on the gate space keeps all); AutoFM / AutoDeepFM: "
         "the `differentiable` strategy with its defaults (the supernet trains train.epochs "
         "= 10 epochs, gates under batch norm scaled by alpha from 0.6, GRDA lr 0.05, mu 0.8, "
-        "c set so that the threshold reaches 2 x 0.6 at the last step), then the FM with "
-        "the pairs whose alpha != 0 retrained."
+        "c set so that the threshold reaches 0.5 x 0.6 at the last step; the pairs ranked "
+        "by GRDA's accumulator at the supernet's best epoch, the pruned model retrained "
+        "at a few cut points and the fewest pairs kept whose validation logloss is "
+        "within one standard error of the best's), then the FM with those pairs retrained."
     ),
     datasets=["movielens-100k", "adult", "synthetic"],
     train={"lr": 1.0e-3, "batch_size": 1024, "epochs": 10, "patience": 2},
@@ -330,8 +344,9 @@ NIS = Family(
         "vectors of 4 blocks of width 4, head buckets never smaller), numerical fields at "
         "width 16, MLP 64-32, Adam 2e-3, batch 1024, up to 4 epochs (patience 1). full: every "
         "bucket at 4 blocks; NIS: `rl` with `weight_sharing` (the supernet trains 4 epochs, "
-        "the controller learns after the first, reward = a validation batch's AUC - 0.005 x "
-        "the relative embedding parameters), its most probable architecture retrained; half: "
+        "the controller learns after half of them, reward = a validation batch's AUC - 0.5 x "
+        "the spread (std) of the batch AUCs it has seen x the relative embedding "
+        "parameters), its most probable architecture retrained; half: "
         "every bucket at 2 blocks."
     ),
     datasets=["movielens-100k", "synthetic"],
@@ -344,12 +359,7 @@ NIS = Family(
             "NIS",
             "rl",
             _multisize(None),
-            options={
-                "weight_sharing": True,
-                "cost_weight": 0.005,
-                "supernet_epochs": 4,
-                "warmup_epochs": 1,
-            },
+            options={"weight_sharing": True, "cost_weight": 0.5, "supernet_epochs": 4},
         ),
         Row("half", "half", "random", _multisize(2)),
     ],  # fmt: skip

@@ -5,11 +5,23 @@ trained on the train split with the spec's optimizer; every ``interval`` batches
 dynamic field's :class:`FieldPolicy` observes the per-id loss of the batch's ids. Per id
 it keeps the last ``T`` losses; after ``T`` new observations an id is *due*:
 
-1. if it acted before, that action gets the reward ``R = mean(T losses before it) - L``
-   with ``L`` the id's loss now (the seed's ``R = (1/T) sum_t L_t - L``);
-2. if it is below the largest size, the policy reads its state ``(log frequency / log
-   max frequency, size index / (K - 1))`` and samples *enlarge* or *unchange*; enlarging
-   applies ``e_{k+1} = W_{k->k+1} e_k + b`` to its row (see ``DynamicEmbedding.enlarge``).
+1. if it acted before, that action gets the reward ``R = D - beta * S * M / u`` with
+   ``D = mean(T losses before it) - mean(T losses since)`` the drop of its loss (the
+   seed's ``(1/T) sum_t L_t - L`` compares one loss now, as noisy as a row's), ``M`` the
+   memory the action took (an enlargement's added width over the width it had; 0 to
+   keep), ``u`` the id's usage (its train count over the mean count of the ids that
+   decide), so ``M / u`` is memory per row served, ``S`` the spread (std) of ``D`` over
+   the buffered rewards and ``beta`` the ``memory_weight`` (0: the seed's reward);
+2. if it is below the largest size, the policy reads its state ``(frequency quantile,
+   log frequency / log max frequency, size index / (K - 1))`` and samples *enlarge* or
+   *unchange*; enlarging applies ``e_{k+1} = W_{k->k+1} e_k + b`` to its row (see
+   ``DynamicEmbedding.enlarge``).
+
+So an enlargement pays where the id is used often enough for its loss drop to outweigh
+the memory it takes per row, and the policy learns P(enlarge) rising with frequency. The
+policy's REINFORCE loss weighs each frequency-quantile decile alike (frequent ids decide
+far more often) and it reads centred features, so that a push on every state moves its
+bias rather than its slope over frequency.
 
 Rewarded actions are buffered and the policy takes a REINFORCE step (advantages normalized
 over the buffer, an entropy bonus) once enough are gathered. The growth maps ``W, b`` are
@@ -51,6 +63,8 @@ __all__ = ["FieldPolicy", "Policy", "SearchOutcome", "ESAPNSettings", "search_si
 
 _MIN_SAMPLES = 32  # rewarded actions gathered before a policy step
 ENLARGE = 1
+STATE = 3  # frequency quantile, normalized log frequency, size index
+_BINS = 10  # frequency-quantile bins the policy's REINFORCE loss is balanced over
 
 
 @dataclass(frozen=True)
@@ -61,11 +75,12 @@ class ESAPNSettings:
     interval: int = 1
     epochs: int = 1
     patience: int = 2
-    policy_lr: float = 1e-2
+    policy_lr: float = 2e-2
     entropy: float = 0.01
     hidden: int = 16
     init_enlarge: float = 0.5
     transform_lr: float = 1e-3
+    memory_weight: float = 0.05
 
 
 @dataclass
@@ -82,7 +97,7 @@ class SearchOutcome:
 
 
 class Policy(nn.Module):
-    """State ``(n, 2)`` -> logits ``(n, 2)`` of (unchange, enlarge).
+    """State ``(n, STATE)`` -> logits ``(n, 2)`` of (unchange, enlarge).
 
     Args:
         hidden: the width of its one hidden layer.
@@ -91,7 +106,7 @@ class Policy(nn.Module):
 
     def __init__(self, hidden: int, init_enlarge: float) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(2, hidden), nn.Tanh(), nn.Linear(hidden, 2))
+        self.net = nn.Sequential(nn.Linear(STATE, hidden), nn.Tanh(), nn.Linear(hidden, 2))
         last = self.net[-1]
         assert isinstance(last, nn.Linear)
         with torch.no_grad():
@@ -99,7 +114,8 @@ class Policy(nn.Module):
             last.bias.copy_(torch.tensor([0.0, math.log(init_enlarge / (1 - init_enlarge))]))
 
     def forward(self, state: Tensor) -> Tensor:
-        return self.net(state)  # (n, 2)
+        # centred features: a push on every state moves the bias, not the slopes
+        return self.net(state - 0.5)  # (n, 2)
 
 
 class FieldPolicy:
@@ -123,8 +139,20 @@ class FieldPolicy:
     ) -> None:
         device = module.level.device
         self.module, self.index, self.settings, self.generator = module, index, settings, generator
-        log_counts = torch.log1p(torch.as_tensor(counts, dtype=torch.float32, device=device))
+        raw = torch.as_tensor(counts, dtype=torch.float32, device=device)
+        log_counts = torch.log1p(raw)
         self.frequency = log_counts / log_counts.max().clamp_min(1.0)  # (V,) in [0, 1]
+        # the share of ids at most as frequent: spreads Zipf's crowd of rare ids over [0, 1]
+        ranks = torch.searchsorted(torch.sort(raw).values, raw, right=True).float()
+        self.quantile = ranks / max(raw.numel(), 1)  # (V,) in (0, 1]
+        deciding = raw[raw >= settings.history]
+        self.usage = raw / (deciding.mean() if deciding.numel() else raw.mean()).clamp_min(1.0)
+        self.smooth = settings.memory_weight > 0
+        if settings.memory_weight <= 0:  # the seed's reward: the loss drop alone
+            self.usage = torch.ones_like(raw)
+        widths = torch.as_tensor(module.candidates, dtype=torch.float32, device=device)
+        # the memory an enlargement from each level takes: added width over width
+        self.growth = torch.cat([widths[1:] / widths[:-1] - 1.0, widths.new_zeros(1)])
         v, t = log_counts.numel(), settings.history
         self.losses = torch.zeros(v, t, device=device)  # (V, T) circular
         self.seen = torch.zeros(v, dtype=torch.long, device=device)
@@ -134,12 +162,14 @@ class FieldPolicy:
         self.pending_level = torch.zeros(v, dtype=torch.long, device=device)
         self.policy = Policy(settings.hidden, settings.init_enlarge).to(device)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=settings.policy_lr)
-        self.buffer: list[tuple[Tensor, Tensor, Tensor]] = []
+        self.buffer: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
         self.top = len(module.candidates) - 1
 
     def state(self, ids: Tensor, level: Tensor) -> Tensor:
-        """``(n, 2)``: normalized log frequency and size index."""
-        return torch.stack([self.frequency[ids], level.float() / max(self.top, 1)], dim=1)
+        """``(n, 3)``: frequency quantile, normalized log frequency and size index."""
+        return torch.stack(
+            [self.quantile[ids], self.frequency[ids], level.float() / max(self.top, 1)], dim=1
+        )
 
     def observe(self, ids: Tensor, row_loss: Tensor) -> None:
         """Record the batch's per-id loss; reward and take the due ids' actions."""
@@ -159,9 +189,14 @@ class FieldPolicy:
         acted = self.pending[ids] >= 0
         if acted.any():
             done = ids[acted]
-            reward = self.reference[done] - loss[acted]
+            # the T losses since the action, against the T before it (the seed's single
+            # loss now is as noisy as one row's loss; the mean of T is sqrt(T) calmer)
+            after = self.losses[done].mean(dim=1) if self.smooth else loss[acted]
+            drop = self.reference[done] - after
+            memory = self.growth[self.pending_level[done]] * (self.pending[done] == ENLARGE)
+            memory = memory / self.usage[done]  # per row the id appears in
             state = self.state(done, self.pending_level[done])
-            self.buffer.append((state, self.pending[done], reward))
+            self.buffer.append((state, self.pending[done], drop, memory))
             self.pending[done] = -1
         self.reference[ids] = self.losses[ids].mean(dim=1)
         self.since[ids] = 0
@@ -183,23 +218,45 @@ class FieldPolicy:
     def _reinforce(self) -> None:
         state = torch.cat([b[0] for b in self.buffer])
         action = torch.cat([b[1] for b in self.buffer])
-        reward = torch.cat([b[2] for b in self.buffer])
+        drop = torch.cat([b[2] for b in self.buffer])
+        memory = torch.cat([b[3] for b in self.buffer])
         self.buffer.clear()
+        reward = drop - self.settings.memory_weight * drop.std().nan_to_num(0.0) * memory
         advantage = (reward - reward.mean()) / (reward.std() + 1e-8)  # (n,)
         logp = torch.log_softmax(self.policy(state), dim=1)  # (n, 2)
         chosen = logp.gather(1, action.unsqueeze(1)).squeeze(1)  # (n,)
         entropy = -(logp.exp() * logp).sum(dim=1)  # (n,)
-        loss = -(advantage * chosen).mean() - self.settings.entropy * entropy.mean()
+        weight = _balanced(state[:, 0])
+        loss = -(weight * advantage * chosen).sum() - self.settings.entropy * entropy.mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
 
     @torch.no_grad()
     def enlarge_probability(self, quantiles: int = 5) -> list[float]:
-        """P(enlarge) at the smallest size for ids at evenly spaced frequencies."""
-        freq = torch.linspace(0.0, 1.0, quantiles, device=self.frequency.device)
-        state = torch.stack([freq, torch.zeros_like(freq)], dim=1)
+        """P(enlarge) at the smallest size for ids at evenly spaced log frequencies, from
+        the rarest id that reached a decision (``T`` observations) to the most frequent (the
+        quantile feature read off the field's ids at that frequency)."""
+        deciding = self.frequency[self.seen >= self.settings.history]
+        low = float(deciding.min()) if deciding.numel() else 0.0
+        freq = torch.linspace(low, 1.0, quantiles, device=self.frequency.device)
+        order = torch.argsort(self.frequency)
+        at = torch.searchsorted(self.frequency[order].contiguous(), freq).clamp(
+            max=self.frequency.numel() - 1
+        )
+        quantile = self.quantile[order][at]
+        state = torch.stack([quantile, freq, torch.zeros_like(freq)], dim=1)
         return torch.softmax(self.policy(state), dim=1)[:, ENLARGE].tolist()
+
+
+def _balanced(quantile: Tensor, bins: int = _BINS) -> Tensor:
+    """``(n,)`` weights summing to 1 that give every frequency-quantile bin present the
+    same total: frequent ids decide far more often, and would otherwise teach the policy
+    alone."""
+    b = (quantile * bins).long().clamp_(0, bins - 1)  # (n,)
+    per_bin = torch.bincount(b, minlength=bins).float()  # (bins,)
+    present = int((per_bin > 0).sum())
+    return 1.0 / (per_bin[b] * present)
 
 
 def _lookahead_step(

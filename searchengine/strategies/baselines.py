@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from searchengine._optuna import ONESHOT_DONE_ATTR
+from searchengine._optuna import ONESHOT_DONE_ATTR, SEARCH_COST_ATTR
 from searchengine.strategies.base import (
     STRATEGIES,
     NoOptions,
@@ -73,7 +73,9 @@ class _Baseline(OneShotStrategy[OptionsT]):
         arch = session.space.fixed(values)
         widths = {d.name: values[d.name] for d in session.space if d.role == "dim"}
         _log.info("%s widths: %s", self.name, widths)
-        session.record(arch, user_attrs={"search_cost": {"seconds": 0.0, "strategy": self.name}})
+        session.record(
+            arch, user_attrs={SEARCH_COST_ATTR: {"seconds": 0.0, "strategy": self.name}}
+        )
         session.study.set_user_attr(ONESHOT_DONE_ATTR, True)
 
 

@@ -20,13 +20,14 @@ the supernet and the derived architecture; the log names them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from searchengine._optuna import ONESHOT_DONE_ATTR
+from searchengine._optuna import ONESHOT_DONE_ATTR, SEARCH_COST_ATTR
 from searchengine.errors import SpecError
 from searchengine.strategies.base import (
     STRATEGIES,
@@ -38,7 +39,7 @@ from searchengine.strategies.base import (
 # torch and the supernet are imported where used: listing strategies must not load them
 if TYPE_CHECKING:
     from searchengine.searchspace import SearchSpace
-    from searchengine.spec import Architecture
+    from searchengine.spec import Architecture, Spec
     from searchengine.spec.format import TrainSpec
     from searchengine.strategies._differentiable.search import SearchOutcome, SearchSettings
     from searchengine.strategies._differentiable.supernet import Relaxable, Supernet
@@ -48,6 +49,10 @@ __all__ = ["DifferentiableOptions", "DifferentiableStrategy"]
 _log = logging.getLogger(__name__)
 #: The default search epochs when only embedding widths and numerical methods relax.
 AUTODIM_EPOCHS = 2
+#: The metric a memory budget bounds.
+COST = "embedding_params"
+#: The default ``grda_threshold`` under each ``gate_derive`` rule.
+GRDA_THRESHOLD = {"retrain": 0.5, "validation": 0.5, "nonzero": 2.0}
 
 
 class DifferentiableOptions(BaseModel):
@@ -91,12 +96,24 @@ class DifferentiableOptions(BaseModel):
         description="GRDA c (AutoFIS: 5e-3 FM, 5e-4 DeepFM, at Criteo's step counts); "
         "default: set from grda_threshold and the planned steps.",
     )
-    grda_threshold: float = Field(
-        2.0,
+    grda_threshold: float | None = Field(
+        None,
         gt=0.0,
         description="Without grda_c: c is such that GRDA's threshold reaches this multiple "
         "of the initial gate at the last planned step, so a gate survives only if its "
-        "gradients kept pushing it up, whatever the length of the search.",
+        "gradients kept pushing it up, whatever the length of the search; default: "
+        f"{GRDA_THRESHOLD['validation']} with gate_derive: validation (GRDA only ranks the "
+        f"pairs), {GRDA_THRESHOLD['nonzero']} with gate_derive: nonzero.",
+    )
+    gate_derive: Literal["retrain", "validation", "nonzero"] = Field(
+        "retrain",
+        description="Which pairs the derived model keeps. validation: rank the pairs by "
+        "their GRDA accumulator |a_n| and keep the fewest top pairs whose supernet "
+        "validation logloss is within one standard error of the best cut point's; "
+        "retrain: that count and 1/8 to 1/2 of the pairs retrained, the fewest whose "
+        "validation logloss is within one standard error of the best's; "
+        "nonzero: those whose gate alpha != 0 at the end (GRDA's own rule; with "
+        "grda_threshold 2 the behaviour before calibration).",
     )
     grda_mu: float = Field(0.8, gt=0.0, le=1.0, description="GRDA mu (AutoFIS: 0.6 / 0.8).")
     field_threshold: float = Field(
@@ -111,6 +128,24 @@ class DifferentiableOptions(BaseModel):
         description="lambda of an optional memory penalty on the architecture loss: "
         "lambda * expected embedding parameters / those at the largest widths "
         "(with keep decisions, plus lambda * the expected share of fields kept).",
+    )
+    memory: Literal["auto", "off"] = Field(
+        "auto",
+        description="auto: where the spec has a constraint `embedding_params` max, or "
+        "`embedding_params` among its objectives, searched widths are held to that budget "
+        "(else memory_budget x FDE's parameters) by a Lagrangian on the expected "
+        "embedding parameters and a derive that narrows widths until the budget holds; "
+        "off: no budget (AutoDim's validation loss alone, plus cost_weight).",
+    )
+    memory_budget: float = Field(
+        0.3,
+        gt=0.0,
+        description="The budget when `embedding_params` is an objective without a "
+        "constraint: this fraction of the embedding parameters of every field at its "
+        "largest width (FDE's).",
+    )
+    dual_lr: float = Field(
+        0.02, gt=0.0, description="The dual-ascent step of the budget's Lagrange multiplier."
     )
 
 
@@ -150,6 +185,19 @@ class DifferentiableStrategy(OneShotStrategy):
                 "model.fields.keep: search"
             )
 
+    def budget(self, spec: Spec) -> tuple[float | None, float | None]:
+        """The embedding-parameter budget of ``spec`` (``memory``): ``(absolute, None)``
+        from a constraint, ``(None, fraction of FDE's)`` from an objective, else Nones."""
+        o = self._options()
+        if o.memory == "off":
+            return None, None
+        bounds = [c.max for c in spec.constraints if c.metric == COST and c.max is not None]
+        if bounds:
+            return float(min(bounds)), None
+        if any(obj.metric == COST for obj in spec.objectives):
+            return None, o.memory_budget
+        return None, None
+
     def settings(self, relaxable: Relaxable, train: TrainSpec) -> SearchSettings:
         """The training settings of the search, defaults resolved for ``relaxable``."""
         from searchengine.strategies._differentiable.search import SearchSettings
@@ -162,12 +210,20 @@ class DifferentiableStrategy(OneShotStrategy):
             arch_every=o.arch_every, order=2 if o.order == "second" else 1,
             temperature_start=o.temperature, temperature_decay=o.temperature_decay,
             temperature_min=o.temperature_min, grda_lr=o.grda_lr, grda_c=o.grda_c,
-            grda_threshold=o.grda_threshold, grda_mu=o.grda_mu, cost_weight=o.cost_weight,
+            grda_threshold=o.grda_threshold or GRDA_THRESHOLD[o.gate_derive],
+            grda_mu=o.grda_mu, cost_weight=o.cost_weight, dual_lr=o.dual_lr,
+            restore_best=bool(relaxable.gates) and o.gate_derive != "nonzero",
         )  # fmt: skip
 
     def search(self, session: Session) -> None:
         import torch
 
+        from searchengine.strategies._differentiable.derive import (
+            gate_scores,
+            retrain_cut_points,
+            select_by_retraining,
+            select_gates,
+        )
         from searchengine.strategies._differentiable.relaxed import Relaxation
         from searchengine.strategies._differentiable.search import train_supernet
         from searchengine.strategies._differentiable.supernet import Supernet, classify
@@ -192,22 +248,67 @@ class DifferentiableStrategy(OneShotStrategy):
             sparse=o.order == "first",  # the unrolled step of second order needs dense tables
         )  # fmt: skip
         train = net.full.train
+        settings, budget = self._budgeted(net, self.settings(relaxable, train))
         if train.threads:
             torch.set_num_threads(train.threads)
         device = torch.device("cpu") if train.device == "auto" else torch.device(train.device)
         net.model.to(device)
         outcome = train_supernet(
             net, evaluator.tensors(device), lr=float(train.lr), optimizer=str(train.optimizer),
-            batch_size=int(train.batch_size), settings=self.settings(relaxable, train), seed=seed,
+            batch_size=int(train.batch_size), settings=settings, seed=seed,
             precision=train.precision,
             should_stop=lambda: session.time_left() <= 0,
             on_epoch=lambda e, n, m: session.report_epoch("supernet", e, n, m),
         )  # fmt: skip
-        values = net.derive(o.field_threshold, o.field_topk)
+        kept, cuts = None, None
+        if net.gates and o.gate_derive != "nonzero":
+            scores = gate_scores(outcome.gate_evidence)
+            kept, cuts = select_gates(
+                net, evaluator.tensors(device), scores, precision=train.precision, seed=seed
+            )
+            if o.gate_derive == "retrain":
+                ladder = retrain_cut_points(len(kept), int(sum(kept)))
+                kept, cuts = select_by_retraining(
+                    net, evaluator, scores, ladder, device=device, budget=budget
+                )
+        values = net.derive(kept, budget, o.field_threshold, o.field_topk)
         arch = net.architecture(values)
         _log.info("differentiable: derived %s", values)
-        session.record(arch, user_attrs=self._attrs(net, arch, values, outcome, started))
+        attrs = self._attrs(net, arch, values, outcome, started, cuts)
+        session.record(arch, user_attrs=attrs | self._memory_attrs(net, values, budget, outcome))
         session.study.set_user_attr(ONESHOT_DONE_ATTR, True)
+
+    def _budgeted(
+        self, net: Supernet, settings: SearchSettings
+    ) -> tuple[SearchSettings, float | None]:
+        """``settings`` with the spec's budget as a fraction of FDE's embedding
+        parameters, and the budget in parameters (None: no budget, or no widths relax)."""
+        from searchengine.models.build import resolve
+
+        absolute, fraction = self.budget(net.space.spec)
+        if net.dims is None or (absolute is None and fraction is None):
+            return settings, None
+        fde = net.embedding_params(net.base)
+        params = absolute if absolute is not None else (fraction or 0.0) * fde
+        project = bool(resolve(net.full.model, net.schema)[0].needs_equal_dims)
+        ratio = params / max(fde, 1)
+        _log.info("differentiable: embedding parameters held to %d (%.0f%% of FDE's %d)",
+                  params, 100 * ratio, fde)  # fmt: skip
+        return dataclasses.replace(settings, budget=ratio, project=project), params
+
+    def _memory_attrs(
+        self, net: Supernet, values: dict[str, Any], budget: float | None, outcome: SearchOutcome
+    ) -> dict[str, Any]:
+        if budget is None:
+            return {}
+        fde = net.embedding_params(net.base)
+        return {
+            "memory_budget": {
+                "params": budget, "fde_params": fde,
+                "derived_params": net.embedding_params(values),
+                "multiplier": outcome.multiplier,
+            }
+        }  # fmt: skip
 
     def _attrs(
         self,
@@ -216,10 +317,11 @@ class DifferentiableStrategy(OneShotStrategy):
         values: dict[str, Any],
         outcome: SearchOutcome,
         started: float,
+        cuts: dict[int, float] | None = None,
     ) -> dict[str, Any]:
         weights = net.weights_report(values)
         attrs: dict[str, Any] = {
-            "search_cost": {
+            SEARCH_COST_ATTR: {
                 "seconds": time.monotonic() - started,
                 "train_seconds": outcome.seconds,
                 "epochs": outcome.epochs,
@@ -233,6 +335,8 @@ class DifferentiableStrategy(OneShotStrategy):
             attrs["gate_weights"] = weights["gates"]
         if "fields" in weights:
             attrs["field_keep"] = weights["fields"]
+        if cuts is not None:  # pairs kept -> the supernet's validation logloss
+            attrs["gate_cuts"] = {str(k): round(v, 6) for k, v in cuts.items()}
         groups = arch.model.interactions.groups
         if groups is not None and groups.members is not None:
             attrs["groups"] = {str(p): sets for p, sets in sorted(groups.members.items())}

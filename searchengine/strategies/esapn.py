@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from searchengine._optuna import ONESHOT_DONE_ATTR
+from searchengine._optuna import ONESHOT_DONE_ATTR, SEARCH_COST_ATTR
 from searchengine.errors import SpecError
 from searchengine.spec.architecture import MODEL_ATTR, Architecture
 from searchengine.spec.format import ModelSpec, Spec
@@ -70,13 +70,20 @@ class ESAPNOptions(BaseModel):
         None, ge=0, description="Stop the search after this many epochs without a better "
         "validation AUC (default train.patience).",
     )  # fmt: skip
-    policy_lr: float = Field(1e-2, gt=0, description="Adam learning rate of the policies.")
+    policy_lr: float = Field(2e-2, gt=0, description="Adam learning rate of the policies.")
     entropy: float = Field(0.01, ge=0, description="Entropy bonus of the REINFORCE loss.")
     hidden: int = Field(16, ge=1, description="Hidden width of each policy network.")
     init_enlarge: float = Field(0.5, gt=0, lt=1, description="P(enlarge) the policies start with.")
     transform_lr: float = Field(
         1e-3, ge=0, description="Learning rate of the growth maps W, b (0: keep the identity)."
     )
+    memory_weight: float = Field(
+        0.05, ge=0, description="beta: an action's reward is the drop of the id's mean loss "
+        "over T observations minus, for an enlargement, beta x the spread of those drops x "
+        "the width it added over the width it had / the id's usage (its train count over "
+        "the mean count of the ids that decide): memory per row it serves. 0: the seed's "
+        "reward (the loss now against the mean of the T before).",
+    )  # fmt: skip
 
 
 @STRATEGIES.register("esapn")
@@ -159,6 +166,7 @@ class ESAPNStrategy(OneShotStrategy):
             hidden=o.hidden,
             init_enlarge=o.init_enlarge,
             transform_lr=o.transform_lr,
+            memory_weight=o.memory_weight,
         )
 
     def _attrs(
@@ -187,7 +195,7 @@ class ESAPNStrategy(OneShotStrategy):
             "entity_sizes": entity,
             "embedding_params_full": float(full),
             "embedding_params_ratio": params / max(full, 1),
-            "search_cost": {
+            SEARCH_COST_ATTR: {
                 "seconds": outcome.seconds,
                 "epochs": outcome.epochs,
                 "strategy": self.name,

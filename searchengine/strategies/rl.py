@@ -61,8 +61,16 @@ class RLOptions(BaseModel):
     cost_weight: float | None = Field(
         None,
         ge=0.0,
-        description="lambda of the NIS reward R = objective - lambda * cost / reference; "
-        "null: the spec's objectives are scalarized instead.",
+        description="lambda of the NIS reward R = objective - lambda * S * cost / reference "
+        "(S: see cost_scale; below 1, the cost breaks ties of the objective and never "
+        "outweighs a difference larger than its spread); null: the spec's objectives are "
+        "scalarized instead.",
+    )
+    cost_scale: Literal["spread", "absolute"] = Field(
+        "spread",
+        description="S of the NIS reward: spread, the standard deviation of the objective "
+        "over the last 256 rewarded candidates; absolute: 1 (the NIS paper's reward, in "
+        "the objective's units).",
     )
     cost_metric: str = Field("embedding_params", description="The cost of the NIS reward.")
     cost_reference: float | None = Field(
@@ -77,8 +85,12 @@ class RLOptions(BaseModel):
     supernet_epochs: int | None = Field(
         None, ge=1, description="Weight sharing: epochs of the supernet (default train.epochs)."
     )
-    warmup_epochs: float = Field(
-        1.0, ge=0.0, description="Weight sharing: epochs before the controller learns."
+    warmup_epochs: float | None = Field(
+        None,
+        ge=0.0,
+        description="Weight sharing: epochs the supernet trains before the controller "
+        "learns (default: half of the supernet's epochs, so that rewards compare trained "
+        "shared weights).",
     )
     reward_batch: int = Field(2048, ge=16, description="Weight sharing: validation rows/reward.")
 
@@ -122,7 +134,7 @@ class RLStrategy(SamplerStrategy):
         return ControllerSettings(
             o.controller, o.hidden or (16 if o.controller == "mlp" else 64), o.logit_clip,
             learner, o.batch, o.bins,
-            o.cost_weight, o.cost_metric, weights,
+            o.cost_weight, o.cost_metric, weights, o.cost_scale,
         )  # fmt: skip
 
     def check(self, space: SearchSpace) -> None:

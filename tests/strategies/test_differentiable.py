@@ -68,12 +68,61 @@ def test_autofis_keeps_the_planted_pairs_and_drops_most(
 ) -> None:
     (trial,) = autofis.study.trials
     gates = trial.user_attrs["gate_weights"]
-    kept = {key for key, alpha in gates.items() if alpha != 0.0}
+    params = {k[len("model.interactions.gate[") : -1]: v for k, v in trial.params.items()}
+    kept = {key for key, v in params.items() if v}
     assert {",".join(pair) for pair in truth["interactions"]} <= kept
     assert len(kept) <= len(gates) / 2, f"kept {len(kept)} of {len(gates)} pairs"
-    # the trial is the derived FM: exactly the pairs whose gate is not zero
-    params = {k[len("model.interactions.gate[") : -1]: v for k, v in trial.params.items()}
-    assert {key for key, v in params.items() if v} == kept
+    # the kept pairs are the largest gates, at the retrained cut point of (nearly) the
+    # lowest validation loss
+    cuts = {int(k): v for k, v in trial.user_attrs["gate_cuts"].items()}
+    assert len(kept) in cuts and cuts[len(kept)] <= min(cuts.values()) + 0.005, cuts
+    smallest_kept = min(abs(gates[k]) for k in kept)
+    assert all(abs(a) <= smallest_kept for k, a in gates.items() if k not in kept)
+
+
+# 12 categorical fields (66 pairs), three planted pair interactions, nothing else: GRDA's
+# threshold schedule at its old default zeroes planted pairs here.
+PAIRS_DATA = {
+    "dataset": "synthetic",
+    "rows": 30000,
+    "options": {
+        "categorical": 12, "numerical": 0, "seed": 2, "max_vocab": 300,
+        "informative": 0, "interactions": 3, "signal": 1.0,
+    },
+}  # fmt: skip
+
+
+def _pairs_kept(tmp_path: Path, **options: Any) -> tuple[set[str], set[str], dict[str, float]]:
+    spec = parse_spec(
+        {
+            "name": "pairs",
+            "data": PAIRS_DATA,
+            "model": {
+                "backbone": "fm",
+                "embedding": {"dim": 8},
+                "interactions": {"gate": "search"},
+            },
+            "train": {"batch_size": 512, "lr": 3.0e-3, "epochs": 4, "threads": 1},
+            "search": {"strategy": "differentiable", "seed": 0, "options": options},
+        }
+    )
+    (trial,) = run(spec, out=tmp_path, progress=False).study.trials
+    truth = Evaluator(spec).data.metadata["truth"]
+    kept = {k[len("model.interactions.gate[") : -1] for k, v in trial.params.items() if v}
+    planted = {",".join(pair) for pair in truth["interactions"]}
+    return kept, planted, trial.user_attrs["gate_weights"]
+
+
+def test_the_default_derive_keeps_every_planted_pair_and_few_others(tmp_path: Path) -> None:
+    kept, planted, gates = _pairs_kept(tmp_path)
+    assert planted <= kept, (planted, kept)
+    assert len(kept) <= 0.4 * len(gates), f"kept {len(kept)} of {len(gates)} pairs"
+
+
+def test_the_old_threshold_rule_stays_reachable(tmp_path: Path) -> None:
+    kept, planted, gates = _pairs_kept(tmp_path, gate_derive="nonzero", grda_threshold=2.0)
+    assert kept == {k for k, a in gates.items() if a != 0.0}
+    assert not planted <= kept  # the schedule zeroes a planted pair on this table
 
 
 def test_the_trial_records_the_search_and_round_trips(autofis: RunResult, tmp_path: Path) -> None:
@@ -120,6 +169,40 @@ def test_autodim_gives_informative_fields_larger_widths(truth: dict[str, Any]) -
     assert statistics.mean(widths[f] for f in useful) > statistics.mean(
         widths[f] for f in truth["noise"]
     ), widths
+
+
+def test_an_embedding_params_budget_holds_and_goes_to_the_fields_with_signal(
+    tmp_path: Path, truth: dict[str, Any]
+) -> None:
+    fde = 32 * sum(truth["vocab"].values())  # every field at 32, no projection
+    budget = 0.1 * fde
+    spec = parse_spec(
+        {
+            "name": "budget",
+            "data": DATA,
+            "model": {
+                "backbone": "deepfm",
+                "mlp": {"layers": [32]},
+                "embedding": {"dim": {"choice": [2, 4, 8, 16, 32], "per": "field"}},
+            },
+            "train": TRAIN | {"threads": 1},
+            "constraints": [{"metric": "embedding_params", "max": budget}],
+            "search": {"strategy": "differentiable", "seed": 0, "options": {"epochs": 4}},
+        }
+    )
+    (trial,) = run(spec, out=tmp_path, progress=False).study.trials
+    memory = trial.user_attrs["memory_budget"]
+    assert memory["params"] == budget and abs(memory["fde_params"] - fde) < 0.05 * fde
+    assert trial.user_attrs["metrics"]["embedding_params"] <= budget
+    assert memory["derived_params"] == trial.user_attrs["metrics"]["embedding_params"]
+    widths = {k[len("model.embedding.dim[") : -1]: v for k, v in trial.params.items()}
+    useful = truth["informative"] + [f for pair in truth["interactions"] for f in pair]
+    assert statistics.mean(widths[f] for f in useful) > statistics.mean(
+        widths[f] for f in truth["noise"]
+    ), widths
+    # the multiplier pushed: without the budget the widths take more parameters
+    ratios = [row["params_ratio"] for row in trial.user_attrs["supernet"]]
+    assert ratios[-1] < 0.15, ratios
 
 
 def test_autogroup_puts_planted_pairs_in_a_shared_set(truth: dict[str, Any]) -> None:

@@ -90,6 +90,21 @@ def test_frequent_ids_end_larger_than_rare_ids(searched: RunResult) -> None:
     assert sizes[bottom].mean() < 4 and sizes[top].mean() > 6
 
 
+def test_the_learned_p_enlarge_rises_with_frequency(searched: RunResult) -> None:
+    """The planted data's ids follow a Zipf law: the policies, rewarded with the loss
+    drop against the memory per row an enlargement takes, learn to enlarge frequent ids
+    more (the rule before this reward learned slopes of either sign)."""
+    from scipy.stats import spearmanr
+
+    (trial,) = searched.study.trials
+    probabilities = trial.user_attrs["esapn"]["enlarge_probability"]
+    assert set(probabilities) == {"C2", "C3"}
+    for name, p in probabilities.items():  # at evenly spaced frequencies, rarest first
+        rho = spearmanr(range(len(p)), p).statistic
+        assert rho > 0, (name, p)
+        assert p[-1] > p[0], (name, p)
+
+
 def test_a_rerun_does_not_search_again(
     searched: RunResult, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -95,7 +95,10 @@ def test_a_new_sampler_on_the_same_storage_continues_the_same_policy(tmp_path: P
 def test_the_cost_term_trades_quality_for_memory() -> None:
     # R = r - 3 * cost / 70 with cost = 10 c: each step of c costs 0.43, more than the
     # target's c=5 is worth; without the cost the controller goes for c=5
-    nis = {"cost_weight": 3.0, "cost_metric": "cost", "cost_reference": 70.0}
+    nis = {
+        "cost_weight": 3.0, "cost_metric": "cost", "cost_reference": 70.0,
+        "cost_scale": "absolute",
+    }  # fmt: skip
     chosen = []
     for options in (nis, {}):
         study, sampler = toy_study(1, 60, **options)
@@ -105,6 +108,29 @@ def test_the_cost_term_trades_quality_for_memory() -> None:
     (nis_c, nis_mean, nis_a), (plain_c, plain_mean, plain_a) = chosen
     assert (nis_c, plain_c) == (0, 5) and (nis_a, plain_a) == (3, 3)
     assert nis_mean < 2.0 < 4.0 < plain_mean
+
+
+def test_the_default_reward_weighs_the_cost_in_units_of_the_auc_spread() -> None:
+    # a controller's history of batch AUCs with a spread (std) of about 0.01
+    history = [Outcome((0.78 + 0.01 * (-1) ** i,), cost=500.0) for i in range(40)]
+    for scale in (1.0, 100.0):  # the metric's scale does not matter
+        rewarder = Rewarder(RewardSettings((True,), cost_weight=0.5, reference=1000.0))
+        rewarder.rewards([Outcome((v * scale,), o.cost) for o in history for v in o.values])
+        spread = rewarder.spread()
+        assert spread == pytest.approx(0.01 * scale)
+        big, small, better = rewarder.rewards(
+            [
+                Outcome((0.78 * scale,), cost=1000.0),  # full size
+                Outcome((0.78 * scale,), cost=250.0),  # the same AUC, a quarter of it
+                Outcome(((0.78 + 0.012) * scale,), cost=1000.0),  # AUC up by > the spread
+            ]
+        )
+        assert small > big  # a tie: the smaller model wins
+        assert better > small  # a difference beyond the spread: the better model wins
+    # the old absolute lambda stays reachable: 0.5 x the relative cost, whatever the spread
+    absolute = Rewarder(RewardSettings((True,), 0.5, 1000.0, cost_scale="absolute"))
+    (r,) = absolute.rewards([Outcome((0.78,), cost=1000.0)])
+    assert r == pytest.approx(0.78 - 0.5)
 
 
 REFERENCE = """\
@@ -163,12 +189,15 @@ def test_floats_and_wide_ints_are_discretized() -> None:
 
 
 def test_rewards_follow_the_documented_definition() -> None:
-    nis = Rewarder(RewardSettings((True,), cost_weight=0.5, reference=1000.0))
+    nis = Rewarder(
+        RewardSettings((True,), cost_weight=0.5, reference=1000.0, cost_scale="absolute")
+    )
     assert nis.rewards([Outcome((0.8,), cost=200.0)]) == [pytest.approx(0.8 - 0.5 * 0.2)]
     assert nis.rewards([Outcome(None, 100.0), None, Outcome((0.9,), 900.0, feasible=False)]) == [
         pytest.approx(0.7), None, pytest.approx(0.7),  # failed, skipped, infeasible: worst
     ]  # fmt: skip
-    unknown = Rewarder(RewardSettings((True,), cost_weight=1.0))  # reference: the largest seen
+    # reference: the largest seen
+    unknown = Rewarder(RewardSettings((True,), cost_weight=1.0, cost_scale="absolute"))
     assert unknown.rewards([Outcome((0.8,), 50.0), Outcome((0.7,), 100.0)]) == [
         pytest.approx(0.3), pytest.approx(-0.3),
     ]  # fmt: skip

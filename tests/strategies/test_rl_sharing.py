@@ -28,7 +28,8 @@ search:
   strategy: rl
   trials: 4
   seed: 0
-  options: {weight_sharing: true, cost_weight: 2.0, lr: 0.05, warmup_epochs: 0.5}
+  options:
+    {weight_sharing: true, cost_weight: 2.0, cost_scale: absolute, lr: 0.05, warmup_epochs: 0.5}
 """
 
 

@@ -210,6 +210,22 @@ class RelaxedDims(nn.Module):
         expected = (probs * self._widths).sum(dim=1) * self._sizes  # (F,)
         return expected.sum() / (self._widths.max(dim=1).values * self._sizes).sum()
 
+    def expected_params(self, *, project: bool) -> Tensor:
+        """The expected embedding parameters of the derived model under the architecture
+        weights (no noise), differentiable in ``logits``: each field's rows times its
+        width, plus, with ``project`` (a backbone that equalizes widths), the ``w x D``
+        projection of every width narrower than the common ``D``."""
+        probs = F.softmax(self.logits / self.relaxation.temperature, dim=-1)[self._rows]  # (F, K)
+        per_width = self._widths * self._sizes[:, None]  # (F, K)
+        if project:
+            narrower = (self._widths < self.common_dim) & (self._widths > 0)
+            per_width = per_width + torch.where(narrower, self._widths * self.common_dim, 0.0)
+        return (probs * per_width).sum()
+
+    def full_params(self) -> float:
+        """The embedding parameters with every field at its largest candidate (FDE)."""
+        return float((self._widths.max(dim=1).values * self._sizes).sum())
+
     def probabilities(self) -> dict[str, dict[int, float]]:
         """Row key -> candidate width -> its softmax probability (no noise)."""
         with torch.no_grad():

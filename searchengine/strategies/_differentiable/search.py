@@ -61,6 +61,16 @@ class SearchSettings:
     grda_threshold: float = 2.0
     grda_mu: float = 0.8
     cost_weight: float = 0.0
+    #: the embedding-parameter budget over FDE's (every field at its largest width), met
+    #: by a Lagrangian on the expected parameters; None: no budget
+    budget: float | None = None
+    #: the step of the budget's multiplier (dual ascent on the relative violation)
+    dual_lr: float = 0.02
+    #: whether the derived backbone projects narrower widths to the widest (counted)
+    project: bool = False
+    #: end with the weights (and GRDA's accumulators) of the epoch of the best supernet
+    #: validation AUC, so that a supernet that overfits is judged where it was best
+    restore_best: bool = False
 
     def temperature(self, step: int) -> float:
         return max(self.temperature_min, self.temperature_start - self.temperature_decay * step)
@@ -74,6 +84,10 @@ class SearchOutcome:
     epochs: int
     steps: int
     history: list[dict[str, float]] = field(default_factory=list)
+    #: the budget's Lagrange multiplier at the end (0 without a budget)
+    multiplier: float = 0.0
+    #: each gate tensor's GRDA accumulator ``a_n`` at the end (the gates' evidence)
+    gate_evidence: list[Tensor] = field(default_factory=list)
 
 
 def train_supernet(
@@ -121,6 +135,7 @@ def train_supernet(
         g_opt = GRDA(gates, lr=settings.grda_lr, c=c, mu=settings.grda_mu)
     warmup = int(settings.warmup_epochs * per_epoch)
     valid_batches = _Cycle(valid_idx, batch_size, generator)
+    budget = _Budget(net, settings)
     history: list[dict[str, float]] = []
     step = 0
     best = -math.inf, 0
@@ -131,6 +146,7 @@ def train_supernet(
         return loss_fn(logits.float(), tensors.label.index_select(0, idx))
 
     epoch = 0
+    snapshot: tuple[dict[str, Tensor], list[Tensor]] | None = None
     for epoch in range(settings.epochs):
         model.train()
         order = train_idx[torch.randperm(train_idx.numel(), generator=generator)]
@@ -146,7 +162,11 @@ def train_supernet(
                 if settings.order == 2:
                     _second_order_grads(net, loss_of, batch, valid_batches.next(), lr, weights)
                 else:
-                    val = loss_of(valid_batches.next()) + _cost(net, settings.cost_weight)
+                    val = (
+                        loss_of(valid_batches.next())
+                        + _cost(net, settings.cost_weight)
+                        + budget.penalty()
+                    )
                     grads = torch.autograd.grad(val, arch, allow_unused=True)
                     for p, g in zip(arch, grads, strict=True):
                         p.grad = g
@@ -171,6 +191,8 @@ def train_supernet(
                 raise CandidateError(f"NaN loss in the supernet after {step} steps")
         valid = _valid_auc(model, tensors, precision)
         history.append({"epoch": epoch, "train_loss": total / max(count, 1), "auc": valid})
+        if budget.active:
+            history[-1] |= {"params_ratio": budget.ratio(), "multiplier": budget.multiplier}
         _log.info("supernet epoch %d: train loss %.4f, valid auc %.4f",
                   epoch, history[-1]["train_loss"], valid)  # fmt: skip
         if on_epoch is not None:
@@ -179,11 +201,24 @@ def train_supernet(
             )
         if valid > best[0]:
             best = valid, epoch
+            if settings.restore_best and epoch < settings.epochs - 1:
+                snapshot = _snapshot(model, g_opt)
         if should_stop() or (
             settings.patience is not None and epoch - best[1] > settings.patience
         ):
             break
-    return SearchOutcome(time.perf_counter() - start, len(history), step, history)
+    if settings.restore_best and snapshot is not None and best[1] != epoch:
+        _restore(model, g_opt, snapshot)
+        _log.info("supernet: weights of epoch %d (best validation AUC %.4f) restored", *best[::-1])
+    evidence = [
+        g_opt.state[p]["accumulator"].detach().clone()
+        if g_opt is not None and g_opt.state.get(p)
+        else p.detach().clone()
+        for p in gates
+    ]
+    return SearchOutcome(
+        time.perf_counter() - start, len(history), step, history, budget.multiplier, evidence
+    )
 
 
 def auto_grda_c(gates: Sequence[Tensor], steps: int, lr: float, mu: float) -> float:
@@ -211,6 +246,58 @@ def _cost(net: Supernet, weight: float) -> Tensor | float:
     if net.fields is not None:  # AutoField with a cost: the expected share of fields kept
         cost = cost + net.fields.expected_kept_ratio()
     return weight * cost
+
+
+def _snapshot(model: nn.Module, g_opt: GRDA | None) -> tuple[dict[str, Tensor], list[Tensor]]:
+    """A copy of the model's state and of GRDA's accumulators."""
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    accumulators = []
+    if g_opt is not None:
+        for group in g_opt.param_groups:
+            for p in group["params"]:
+                acc = g_opt.state.get(p, {}).get("accumulator")
+                accumulators.append(p.detach().clone() if acc is None else acc.clone())
+    return state, accumulators
+
+
+def _restore(
+    model: nn.Module, g_opt: GRDA | None, snapshot: tuple[dict[str, Tensor], list[Tensor]]
+) -> None:
+    state, accumulators = snapshot
+    model.load_state_dict(state)
+    if g_opt is not None:
+        params = [p for group in g_opt.param_groups for p in group["params"]]
+        for p, acc in zip(params, accumulators, strict=True):
+            if g_opt.state.get(p):
+                g_opt.state[p]["accumulator"].copy_(acc)
+
+
+class _Budget:
+    """AutoDim's memory as a constraint: ``E[params] / FDE's <= budget``, met by the
+    Lagrangian ``L_val + m * (E[params] / FDE's - budget)`` whose multiplier ``m >= 0``
+    rises by dual ascent while the expected parameters exceed the budget and falls back
+    to 0 once they stay under it."""
+
+    def __init__(self, net: Supernet, settings: SearchSettings) -> None:
+        self.dims = net.dims
+        self.active = settings.budget is not None and self.dims is not None
+        self.budget = settings.budget or 0.0
+        self.lr, self.project = settings.dual_lr, settings.project
+        self.multiplier = 0.0
+        self.full = self.dims.full_params() if self.dims is not None else 1.0
+
+    def penalty(self) -> Tensor | float:
+        if not self.active or self.dims is None:
+            return 0.0
+        violation = self.dims.expected_params(project=self.project) / self.full - self.budget
+        self.multiplier = max(0.0, self.multiplier + self.lr * float(violation.detach()))
+        return self.multiplier * violation
+
+    def ratio(self) -> float:
+        if self.dims is None:
+            return 0.0
+        with torch.no_grad():
+            return float(self.dims.expected_params(project=self.project)) / self.full
 
 
 def _second_order_grads(

@@ -8,7 +8,7 @@ discrete parts swapped for relaxed ones:
 * ``model.embedding.dim[FIELD]`` (or one ``model.embedding.dim``), a choice or an int
   range of at most 16 values: :class:`RelaxedDims` (AutoDim); derived: the argmax width.
 * ``model.interactions.gate[a,b]``: :class:`GatedPairs` (AutoFIS), trained by GRDA;
-  derived: kept where ``alpha != 0``.
+  derived: the top pairs by GRDA evidence that validation supports (see ``derive``).
 * ``model.interactions.groups[p,k,FIELD]``: :class:`RelaxedGroups` (AutoGroup); derived:
   in the set where ``P(in) > 0.5``.
 * ``model.embedding.numerical[FIELD]``: the ``mixed`` method (a DARTS mixed operation);
@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,7 @@ from searchengine.data.schema import DataSchema
 from searchengine.models.base import CTRModel
 from searchengine.models.blocks.backbone import Node
 from searchengine.models.blocks.config import block_name
-from searchengine.models.build import resolve
+from searchengine.models.build import count_embedding_params, resolve
 from searchengine.models.embedding import (
     MIXED,
     RAW,
@@ -326,10 +327,17 @@ class Supernet:
 
     # ------------------------------------------------------------------ deriving
     def derive(
-        self, field_threshold: float = 0.5, field_topk: int | None = None
+        self,
+        kept_gates: Sequence[bool] | None = None,
+        budget: float | None = None,
+        field_threshold: float = 0.5,
+        field_topk: int | None = None,
     ) -> dict[str, Any]:
-        """The decided value of every relaxed decision; a field is kept where its
-        ``P(keep) > field_threshold`` (or among the ``field_topk`` most probable)."""
+        """The decided value of every relaxed decision: a field is kept where its
+        ``P(keep) > field_threshold`` (or among the ``field_topk`` most probable); the
+        gates' ``kept_gates`` (in decision order) where given, else those whose
+        ``alpha != 0`` (GRDA's rule); with ``budget``, the widths narrowed to at most that
+        many embedding parameters."""
         values: dict[str, Any] = {}
         if self.fields is not None:
             kept = derive_kept(self.fields.probabilities(), field_threshold, field_topk)
@@ -339,8 +347,9 @@ class Supernet:
                 if not key.startswith("fixed:"):
                     values[key] = width
         for gated, decisions in self.gates:
-            for d, kept in zip(decisions, gated.kept(), strict=True):
-                values[d.name] = kept
+            kept = gated.kept() if kept_gates is None else kept_gates
+            for d, keep in zip(decisions, kept, strict=True):
+                values[d.name] = bool(keep)
         if self.groups is not None:
             probs = self.groups.probabilities()
             for name, cell in self._group_cells.items():
@@ -349,6 +358,44 @@ class Supernet:
         for name, mixed in self.blocks.items():
             probs = mixed.probabilities()
             values[name] = max(probs, key=probs.__getitem__)
+        if budget is not None:
+            values = self.fit_budget(values, budget)
+            values.update(self._derive_numerical(values))
+        return values
+
+    def embedding_params(self, values: Mapping[str, Any]) -> int:
+        """The embedding parameters of the architecture derived with ``values``."""
+        return count_embedding_params(self.architecture(values).model, self.schema)
+
+    def fit_budget(self, values: dict[str, Any], budget: float) -> dict[str, Any]:
+        """``values`` with widths narrowed until the derived embedding parameters are at
+        most ``budget``: each step narrows the width decision to its next smaller
+        candidate where that loses the least log-probability per parameter saved."""
+        if self.dims is None:
+            return values
+        probs = self.dims.probabilities()
+        values = dict(values)
+        params = self.embedding_params(values)
+        while params > budget:
+            best: tuple[float, str, int, int] | None = None
+            for name, width in values.items():
+                if name not in probs:
+                    continue
+                smaller = [w for w in probs[name] if w < width]
+                if not smaller:
+                    continue
+                w = max(smaller)
+                after = self.embedding_params(values | {name: w})
+                saved = params - after
+                if saved <= 0:
+                    continue
+                loss = math.log(max(probs[name][width], 1e-12) / max(probs[name][w], 1e-12))
+                if best is None or loss / saved < best[0]:
+                    best = (loss / saved, name, w, after)
+            if best is None:
+                break
+            _, name, width, params = best
+            values[name] = width
         return values
 
     def _derive_numerical(self, decided: Mapping[str, Any]) -> dict[str, Any]:

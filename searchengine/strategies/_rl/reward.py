@@ -1,9 +1,17 @@
 """The controller's reward: the primary objective, minus a memory cost (NIS), or a
 scalarization of the objectives; constraints and failures penalized.
 
-With a cost weight ``lambda`` (``search.options.cost_weight``), as in NIS:
+With a cost weight ``lambda`` (``search.options.cost_weight``), as in NIS, by default
+(``cost_scale: spread``) in units of the spread of the primary objective the controller
+has seen:
 
-    R = s_0 * v_0 - lambda * C_M,        C_M = cost / reference
+    R = s_0 * v_0 - lambda * S * C_M,    C_M = cost / reference
+
+``S`` the standard deviation of ``s_0 * v_0`` over the last 256 measured outcomes (0
+before two). So with ``lambda < 1`` the cost decides between candidates whose objective
+ties, and never outweighs a difference in the objective larger than the spread, whatever
+the metric's scale and the noise of its measurement (a validation batch's AUC).
+``cost_scale: absolute`` is the NIS paper's ``R = s_0 * v_0 - lambda * C_M``.
 
 ``v_0`` the first objective, ``s_0`` +1 to maximize and -1 to minimize; ``cost`` the
 candidate's ``cost_metric`` (``embedding_params`` by default) and ``reference`` that of
@@ -25,6 +33,7 @@ ran (surplus), are left out.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -33,6 +42,9 @@ from optuna.trial import FrozenTrial, TrialState
 from searchengine._optuna import METRICS_ATTR, unused
 
 __all__ = ["Outcome", "RewardSettings", "Rewarder", "outcome_of"]
+
+#: The outcomes the spread of the primary objective is measured over.
+SPREAD_WINDOW = 256
 
 
 @dataclass(frozen=True)
@@ -44,12 +56,15 @@ class RewardSettings:
         cost_weight: ``lambda``; None scalarizes the objectives instead.
         reference: the cost of the full-size architecture; None: the largest seen.
         weights: weights of the objectives without ``lambda`` (default: all 1).
+        cost_scale: ``spread``: ``lambda`` in units of the primary objective's observed
+            spread; ``absolute``: in the objective's units.
     """
 
     maximize: tuple[bool, ...]
     cost_weight: float | None = None
     reference: float | None = None
     weights: tuple[float, ...] | None = None
+    cost_scale: str = "spread"
 
 
 @dataclass(frozen=True)
@@ -95,6 +110,7 @@ class Rewarder:
     low: list[float] = field(default_factory=list)
     high: list[float] = field(default_factory=list)
     largest_cost: float = 0.0
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=SPREAD_WINDOW))
 
     def rewards(self, outcomes: Sequence[Outcome | None]) -> list[float | None]:
         """The reward of each outcome (None: not to learn from)."""
@@ -124,6 +140,14 @@ class Rewarder:
         self.high = [max(a, b) for a, b in zip(self.high, signed, strict=True)]
         if o.cost is not None:
             self.largest_cost = max(self.largest_cost, o.cost)
+        self.recent.append(signed[0])
+
+    def spread(self) -> float:
+        """The standard deviation of the primary objective over the recent outcomes."""
+        if len(self.recent) < 2:
+            return 0.0
+        mean = sum(self.recent) / len(self.recent)
+        return math.sqrt(sum((v - mean) ** 2 for v in self.recent) / len(self.recent))
 
     def _reward(self, o: Outcome) -> float:
         assert o.values is not None
@@ -132,7 +156,8 @@ class Rewarder:
         if s.cost_weight is not None:
             reference = s.reference or self.largest_cost
             cost = (o.cost or 0.0) / reference if reference > 0 else 0.0
-            return signed[0] - s.cost_weight * cost
+            scale = self.spread() if s.cost_scale == "spread" else 1.0
+            return signed[0] - s.cost_weight * scale * cost
         if len(signed) == 1:
             return signed[0]
         weights = s.weights or (1.0,) * len(signed)

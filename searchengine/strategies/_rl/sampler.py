@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import threading
 import weakref
@@ -59,6 +60,7 @@ class ControllerSettings:
         batch: trials per policy update.
         bins: actions of a float or wide int decision (see ``actions``).
         cost_weight: ``lambda`` of the NIS reward (None: scalarize the objectives).
+        cost_scale: ``lambda``'s unit: the observed spread of the objective, or absolute.
         cost_metric: the metric ``C_M`` is made of.
         objective_weights: weights of the scalarized objectives.
     """
@@ -72,6 +74,7 @@ class ControllerSettings:
     cost_weight: float | None = None
     cost_metric: str = "embedding_params"
     objective_weights: tuple[float, ...] | None = None
+    cost_scale: str = "spread"
 
 
 @dataclass
@@ -293,7 +296,7 @@ class ControllerSampler(BaseSampler):
         s = self.settings
         policy = Policy(s.kind, s.hidden, s.logit_clip, seed)
         maximize = tuple(d == optuna.study.StudyDirection.MAXIMIZE for d in study.directions)
-        reward = RewardSettings(maximize, s.cost_weight, None, s.objective_weights)
+        reward = RewardSettings(maximize, s.cost_weight, None, s.objective_weights, s.cost_scale)
         return _ControllerMemo(seed, Learner(policy, s.learner), Rewarder(reward))
 
     def _actions(
@@ -365,9 +368,7 @@ class ControllerSampler(BaseSampler):
             if memo.rewarder.settings.reference is None:
                 reference = self._reference()
                 settings = memo.rewarder.settings
-                memo.rewarder.settings = RewardSettings(
-                    settings.maximize, settings.cost_weight, reference, settings.weights
-                )
+                memo.rewarder.settings = dataclasses.replace(settings, reference=reference)
         outcomes = [outcome_of(t, self.settings.cost_metric) for t in batch]
         rewards = memo.rewarder.rewards(outcomes)
         trajectories, kept = [], []

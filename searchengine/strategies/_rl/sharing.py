@@ -28,7 +28,7 @@ import optuna
 import torch
 from torch import nn
 
-from searchengine._optuna import ONESHOT_DONE_ATTR
+from searchengine._optuna import ONESHOT_DONE_ATTR, SEARCH_COST_ATTR
 from searchengine.errors import SpecError
 from searchengine.evaluation import METRICS
 from searchengine.evaluation.trainer import autocast, make_optimizers
@@ -54,13 +54,14 @@ class SharingSettings:
 
     Attributes:
         epochs: passes over the training split (default: the spec's ``train.epochs``).
-        warmup_epochs: epochs the supernet trains before the controller learns.
+        warmup_epochs: epochs the supernet trains before the controller learns (default:
+            half of ``epochs``).
         reward_batch: validation rows per reward.
         cost_reference: ``C_M``'s denominator (default: the full-size architecture's).
     """
 
     epochs: int | None = None
-    warmup_epochs: float = 1.0
+    warmup_epochs: float | None = None
     reward_batch: int = 2048
     cost_reference: float | None = None
 
@@ -152,7 +153,7 @@ def weight_sharing_search(
         "weight_sharing": True,
     }
     attrs = {
-        "search_cost": cost,
+        SEARCH_COST_ATTR: cost,
         "controller": controller.probabilities(best),
         "embedding_params_full": run.reference,
     }
@@ -186,7 +187,9 @@ class _SupernetRun:
         self.precision = full.train.precision
         self.batch_size = int(full.train.batch_size)
         self.epochs = int(sharing.epochs or full.train.epochs)
-        self.warmup = sharing.warmup_epochs
+        self.warmup = (
+            sharing.warmup_epochs if sharing.warmup_epochs is not None else self.epochs / 2
+        )
         self.reward_batch = sharing.reward_batch
         self.rng = np.random.default_rng(mix_seed(seed, 3))
         self.generator = torch.Generator().manual_seed(mix_seed(seed, 4))
@@ -194,8 +197,12 @@ class _SupernetRun:
         self.reference = sharing.cost_reference or self._cost(controller.base | dict(full.values))
         self.rewarder = Rewarder(
             RewardSettings(
-                maximize, settings.cost_weight, self.reference, settings.objective_weights
-            )
+                maximize,
+                settings.cost_weight,
+                self.reference,
+                settings.objective_weights,
+                settings.cost_scale,
+            )  # fmt: skip
         )
 
     def search(self) -> int:
