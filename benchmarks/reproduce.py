@@ -111,8 +111,11 @@ def measure(family: Family, dataset: str, args: argparse.Namespace) -> list[Meas
             [row.strategy],
             seeds=args.seeds,
             trials=trials or 1,
-            storage=f"sqlite:///{OUT / 'reproduce.db'}",
-            out=OUT / family.name / dataset / (row.key + ("-quick" if args.quick else "")),
+            storage=args.storage,
+            out=Path(args.out)
+            / family.name
+            / dataset
+            / (row.key + ("-quick" if args.quick else "")),
         )
         out.append(Measured(row, comparison.records))
     return out
@@ -184,8 +187,16 @@ def main(argv: list[str] | None = None) -> int:
         "--rows", default="all", help="comma-separated row keys to run (default: all)"
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--out",
+        default=str(OUT),
+        help="folder of the runs and their study (default: runs/reproduce); a finished "
+        "row is read back from it, not rerun: use a new folder after changing the code",
+    )
     parser.add_argument("--list", action="store_true", help="list the families and exit")
     args = parser.parse_args(argv)
+    args.storage = f"sqlite:///{Path(args.out).resolve() / 'reproduce.db'}"
+    Path(args.out).mkdir(parents=True, exist_ok=True)
     if args.list:
         for family in FAMILIES.values():
             print(f"{family.name}: {family.description} ({', '.join(family.datasets)})")
