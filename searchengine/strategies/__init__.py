@@ -20,7 +20,7 @@ from searchengine.strategies.esapn import ESAPNStrategy
 from searchengine.strategies.evolution import EvolutionStrategy
 from searchengine.strategies.fieldperm import FieldPermStrategy
 from searchengine.strategies.pep import PEPStrategy
-from searchengine.strategies.rl import RLStrategy
+from searchengine.strategies.rl import NISStrategy, RLStrategy
 from searchengine.strategies.samplers import RandomStrategy, TPEStrategy
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "FieldPermStrategy",
     "MDEStrategy",
     "NoOptions",
+    "NISStrategy",
     "OneShotStrategy",
     "PEPStrategy",
     "RLStrategy",

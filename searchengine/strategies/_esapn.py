@@ -59,7 +59,7 @@ from searchengine.evaluation.trainer import (
 from searchengine.models.embedding.dynamic import DynamicEmbedding
 from searchengine.spec.format import TrainSpec
 
-__all__ = ["FieldPolicy", "Policy", "SearchOutcome", "ESAPNSettings", "search_sizes"]
+__all__ = ["FieldPolicy", "SizePolicy", "ESAPNOutcome", "ESAPNSettings", "search_sizes"]
 
 _MIN_SAMPLES = 32  # rewarded actions gathered before a policy step
 ENLARGE = 1
@@ -84,7 +84,7 @@ class ESAPNSettings:
 
 
 @dataclass
-class SearchOutcome:
+class ESAPNOutcome:
     """What the search produced: the size index of every id of each dynamic field at the
     best epoch, the cost, and one row per epoch."""
 
@@ -96,7 +96,7 @@ class SearchOutcome:
     enlarge_probability: dict[str, list[float]] = field(default_factory=dict)
 
 
-class Policy(nn.Module):
+class SizePolicy(nn.Module):
     """State ``(n, STATE)`` -> logits ``(n, 2)`` of (unchange, enlarge).
 
     Args:
@@ -160,7 +160,7 @@ class FieldPolicy:
         self.reference = torch.zeros(v, device=device)  # mean loss when it last acted
         self.pending = torch.full((v,), -1, dtype=torch.long, device=device)  # action or -1
         self.pending_level = torch.zeros(v, dtype=torch.long, device=device)
-        self.policy = Policy(settings.hidden, settings.init_enlarge).to(device)
+        self.policy = SizePolicy(settings.hidden, settings.init_enlarge).to(device)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=settings.policy_lr)
         self.buffer: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
         self.top = len(module.candidates) - 1
@@ -335,7 +335,7 @@ def search_sizes(
     *,
     seed: int,
     should_stop: Callable[[], bool] = lambda: False,
-) -> SearchOutcome:
+) -> ESAPNOutcome:
     """Train ``model`` while the policies grow its dynamic ids; return the sizes.
 
     Args:
@@ -386,7 +386,7 @@ def search_sizes(
         if epoch - best[1] > settings.patience or should_stop():
             break
     assert best is not None
-    return SearchOutcome(
+    return ESAPNOutcome(
         levels=best[2],
         best_epoch=best[1],
         seconds=time.perf_counter() - start,

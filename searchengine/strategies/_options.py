@@ -129,7 +129,7 @@ def create_strategy(
     own, prefix, left_out = _split(name, cls, options)
     _note(name, left_out)
     try:
-        cls.Options.model_validate(own)
+        validated = cls.Options.model_validate(own)
     except ValidationError as exc:
         source = source or SpecSource()
         known = sorted(_fields(cls))
@@ -144,4 +144,4 @@ def create_strategy(
                 )
             issues.append(source.issue((*prefix, *loc), message))
         raise source.error(issues) from None
-    return cls(seed=seed, **own)
+    return cls.for_options(validated)(seed=seed, **own)

@@ -45,7 +45,7 @@ from searchengine.spec.format import TrainSpec
 __all__ = [
     "PEPSettings",
     "Snapshot",
-    "SearchOutcome",
+    "PEPOutcome",
     "Thresholded",
     "attach_thresholds",
     "search_masks",
@@ -89,7 +89,7 @@ class Snapshot:
 
 
 @dataclass
-class SearchOutcome:
+class PEPOutcome:
     """One snapshot per target (in the order given), the cost, one row per epoch."""
 
     snapshots: list[Snapshot]
@@ -181,7 +181,7 @@ def search_masks(
     seed: int,
     should_stop: Callable[[], bool] = lambda: False,
     on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
-) -> SearchOutcome:
+) -> PEPOutcome:
     """Train ``model`` with its thresholds; keep the masks at each target.
 
     Args:
@@ -259,7 +259,7 @@ def search_masks(
             found[target] = Snapshot(target, False, last[0] / full_params, last[0], last[1],
                                      last[2], masks)  # fmt: skip
             _measure(model, tensors, train, found[target])
-    return SearchOutcome(
+    return PEPOutcome(
         snapshots=[found[t] for t in settings.targets],
         full_params=full_params,
         seconds=time.perf_counter() - start,

@@ -113,8 +113,8 @@ class Strategy(abc.ABC, Generic[OptionsT]):  # noqa: B024 - the families hold th
     3. :meth:`check`: raise :class:`~searchengine.errors.SpecError` for a decision it
        cannot search (by default: any decision kind not in :attr:`kinds`);
        :meth:`budget_note`: a warning the engine logs once for a budget too small.
-    4. Then one of the two families, as :attr:`one_shot` says (a ``SamplerStrategy``
-       may run one-shot depending on its options, e.g. ``rl`` with ``weight_sharing``):
+    4. Then one of the two families, as :attr:`one_shot` says (options may pick the
+       class: :meth:`for_options`; ``rl`` with ``weight_sharing`` runs ``nis``):
 
        * :class:`SamplerStrategy` (black-box): :meth:`SamplerStrategy.sampler` returns an
          Optuna ``BaseSampler`` that the study is loaded with. The engine loops: ask a
@@ -164,10 +164,17 @@ class Strategy(abc.ABC, Generic[OptionsT]):  # noqa: B024 - the families hold th
             ]
             raise SpecError(issues) from None
 
+    @classmethod
+    def for_options(cls, options: BaseModel) -> type[Strategy]:
+        """The class that runs these (validated) options: ``cls`` itself, unless the
+        options make it the other family (``rl`` with ``weight_sharing`` is ``nis``), so
+        that an instance's family never changes at run time."""
+        return cls
+
     @property
     def one_shot(self) -> bool:
         """Whether the engine calls ``search(session)`` (one-shot) rather than loading the
-        study with :meth:`SamplerStrategy.sampler`; a strategy may decide by its options."""
+        study with :meth:`SamplerStrategy.sampler`."""
         return isinstance(self, OneShotStrategy)
 
     def searches(self, space: SearchSpace) -> bool:

@@ -117,7 +117,6 @@ class MDEStrategy(_Baseline[MDEOptions]):
         if not decisions:
             return {}
         o = self.options
-        assert isinstance(o, MDEOptions)
         sizes = {}
         for d in decisions:
             info = data.schema.field(d.key)

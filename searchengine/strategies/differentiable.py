@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from searchengine.searchspace import SearchSpace
     from searchengine.spec import Architecture, Spec
     from searchengine.spec.format import TrainSpec
-    from searchengine.strategies._differentiable.search import SearchOutcome, SearchSettings
+    from searchengine.strategies._differentiable.search import SupernetOutcome, SupernetSettings
     from searchengine.strategies._differentiable.supernet import Relaxable, Supernet
 
 __all__ = ["DifferentiableOptions", "DifferentiableStrategy"]
@@ -150,7 +150,7 @@ class DifferentiableOptions(BaseModel):
 
 
 @STRATEGIES.register("differentiable")
-class DifferentiableStrategy(OneShotStrategy):
+class DifferentiableStrategy(OneShotStrategy[DifferentiableOptions]):
     """Relax, train one supernet, derive, retrain: the DARTS family.
 
     Life cycle: :meth:`check` requires a CTR space with at least one relaxable decision;
@@ -169,10 +169,6 @@ class DifferentiableStrategy(OneShotStrategy):
     )
     Options = DifferentiableOptions
 
-    def _options(self) -> DifferentiableOptions:
-        assert isinstance(self.options, DifferentiableOptions)
-        return self.options
-
     def check(self, space: SearchSpace) -> None:
         from searchengine.strategies._differentiable.supernet import classify
 
@@ -188,7 +184,7 @@ class DifferentiableStrategy(OneShotStrategy):
     def budget(self, spec: Spec) -> tuple[float | None, float | None]:
         """The embedding-parameter budget of ``spec`` (``memory``): ``(absolute, None)``
         from a constraint, ``(None, fraction of FDE's)`` from an objective, else Nones."""
-        o = self._options()
+        o = self.options
         if o.memory == "off":
             return None, None
         bounds = [c.max for c in spec.constraints if c.metric == COST and c.max is not None]
@@ -198,14 +194,14 @@ class DifferentiableStrategy(OneShotStrategy):
             return None, o.memory_budget
         return None, None
 
-    def settings(self, relaxable: Relaxable, train: TrainSpec) -> SearchSettings:
+    def settings(self, relaxable: Relaxable, train: TrainSpec) -> SupernetSettings:
         """The training settings of the search, defaults resolved for ``relaxable``."""
-        from searchengine.strategies._differentiable.search import SearchSettings
+        from searchengine.strategies._differentiable.search import SupernetSettings
 
-        o = self._options()
+        o = self.options
         full = bool(relaxable.gates or relaxable.groups or relaxable.keeps)
         epochs = o.epochs or (int(train.epochs) if full else AUTODIM_EPOCHS)
-        return SearchSettings(
+        return SupernetSettings(
             epochs=epochs, patience=o.patience, warmup_epochs=o.warmup_epochs, arch_lr=o.arch_lr,
             arch_every=o.arch_every, order=2 if o.order == "second" else 1,
             temperature_start=o.temperature, temperature_decay=o.temperature_decay,
@@ -239,7 +235,7 @@ class DifferentiableStrategy(OneShotStrategy):
                 "differentiable: not relaxable, kept at their defaults: %s",
                 ", ".join(f"{d.name}={d.default!r}" for d in relaxable.fixed),
             )
-        o = self._options()
+        o = self.options
         seed = self.seed or 0
         torch.manual_seed(seed)
         net = Supernet(
@@ -279,8 +275,8 @@ class DifferentiableStrategy(OneShotStrategy):
         session.study.set_user_attr(ONESHOT_DONE_ATTR, True)
 
     def _budgeted(
-        self, net: Supernet, settings: SearchSettings
-    ) -> tuple[SearchSettings, float | None]:
+        self, net: Supernet, settings: SupernetSettings
+    ) -> tuple[SupernetSettings, float | None]:
         """``settings`` with the spec's budget as a fraction of FDE's embedding
         parameters, and the budget in parameters (None: no budget, or no widths relax)."""
         from searchengine.models.build import resolve
@@ -297,7 +293,7 @@ class DifferentiableStrategy(OneShotStrategy):
         return dataclasses.replace(settings, budget=ratio, project=project), params
 
     def _memory_attrs(
-        self, net: Supernet, values: dict[str, Any], budget: float | None, outcome: SearchOutcome
+        self, net: Supernet, values: dict[str, Any], budget: float | None, outcome: SupernetOutcome
     ) -> dict[str, Any]:
         if budget is None:
             return {}
@@ -315,7 +311,7 @@ class DifferentiableStrategy(OneShotStrategy):
         net: Supernet,
         arch: Architecture,
         values: dict[str, Any],
-        outcome: SearchOutcome,
+        outcome: SupernetOutcome,
         started: float,
         cuts: dict[int, float] | None = None,
     ) -> dict[str, Any]:

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from searchengine.data.schema import DataSchema
     from searchengine.models.embedding.dynamic import DynamicEmbedding
     from searchengine.searchspace import SearchSpace
-    from searchengine.strategies._esapn import ESAPNSettings, SearchOutcome
+    from searchengine.strategies._esapn import ESAPNOutcome, ESAPNSettings
 
 __all__ = ["ESAPNOptions", "ESAPNStrategy", "full_size_model", "with_sizes"]
 
@@ -87,7 +87,7 @@ class ESAPNOptions(BaseModel):
 
 
 @STRATEGIES.register("esapn")
-class ESAPNStrategy(OneShotStrategy):
+class ESAPNStrategy(OneShotStrategy[ESAPNOptions]):
     """Grow each user's and item's embedding during training; record the final sizes.
 
     Life cycle: :meth:`check` requires a ``model.embedding.dynamic`` slot; :meth:`search`
@@ -155,7 +155,6 @@ class ESAPNStrategy(OneShotStrategy):
         from searchengine.strategies._esapn import ESAPNSettings
 
         o = self.options
-        assert isinstance(o, ESAPNOptions)
         return ESAPNSettings(
             history=o.history,
             interval=o.interval,
@@ -172,7 +171,7 @@ class ESAPNStrategy(OneShotStrategy):
     def _attrs(
         self,
         final: Architecture,
-        outcome: SearchOutcome,
+        outcome: ESAPNOutcome,
         sizes: Mapping[str, list[int]],
         schema: DataSchema,
     ) -> dict[str, Any]:

@@ -62,7 +62,6 @@ class EvolutionStrategy(SamplerStrategy[EvolutionOptions]):
 
     def budget_note(self, trials: int) -> str | None:
         o = self.options
-        assert isinstance(o, EvolutionOptions)
         if trials > o.population_size:
             return None
         return (
@@ -76,7 +75,6 @@ class EvolutionStrategy(SamplerStrategy[EvolutionOptions]):
         self, space: SearchSpace, directions: Sequence[optuna.study.StudyDirection]
     ) -> optuna.samplers.BaseSampler:
         o = self.options
-        assert isinstance(o, EvolutionOptions)
         if o.reference_point is not None and len(o.reference_point) != len(directions):
             raise SpecError(
                 f"search.options.reference_point: expected {len(directions)} values (one "

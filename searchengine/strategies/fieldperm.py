@@ -79,7 +79,6 @@ class FieldPermStrategy(OneShotStrategy[FieldPermOptions]):
         if session.study.user_attrs.get(ONESHOT_DONE_ATTR):  # the engine's claim holds the budget
             return
         o = self.options
-        assert isinstance(o, FieldPermOptions)
         started = time.monotonic()
         evaluator = training_evaluator(session, self.name)
         space = session.space

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from searchengine.searchspace import SearchSpace
-    from searchengine.strategies._pep import PEPSettings, SearchOutcome, Snapshot
+    from searchengine.strategies._pep import PEPOutcome, PEPSettings, Snapshot
 
 __all__ = ["PEPOptions", "PEPStrategy", "with_masks"]
 
@@ -197,7 +197,7 @@ class PEPStrategy(OneShotStrategy[PEPOptions]):
         session.study.set_user_attr(ONESHOT_DONE_ATTR, True)
 
     def _attrs(
-        self, arch: Architecture, snap: Snapshot, outcome: SearchOutcome, cost: dict[str, Any]
+        self, arch: Architecture, snap: Snapshot, outcome: PEPOutcome, cost: dict[str, Any]
     ) -> dict[str, Any]:
         o = self.options
         if not snap.reached:

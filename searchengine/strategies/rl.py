@@ -1,10 +1,11 @@
-"""``rl``: a REINFORCE controller (NAS-RL, ENAS), with the NIS reward and weight sharing.
+"""``rl`` and ``nis``: a REINFORCE controller (NAS-RL, ENAS) with the NIS reward.
 
-Black-box by default: :class:`~searchengine.strategies._rl.ControllerSampler` is the
-study's Optuna sampler and every candidate is trained by the Evaluator. With
-``search.options.weight_sharing: true`` it is one-shot instead (NIS, ENAS): it trains one
-shared supernet while the controller samples, then retrains and records the controller's
-most probable architecture (see ``_rl.sharing``).
+``rl`` is black-box: :class:`~searchengine.strategies._rl.ControllerSampler` is the
+study's Optuna sampler and every candidate is trained by the Evaluator. ``nis`` is the
+one-shot form (NIS, ENAS): it trains one shared supernet while the controller samples,
+then retrains and records the controller's most probable architecture (see
+``_rl.sharing``). ``rl`` with ``search.options.weight_sharing: true`` names ``nis`` (the
+spelling of earlier specs): the options pick the class, an instance never changes family.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from searchengine.errors import SpecError
-from searchengine.strategies.base import STRATEGIES, SamplerStrategy, Session
+from searchengine.strategies.base import (
+    STRATEGIES,
+    OneShotStrategy,
+    SamplerStrategy,
+    Session,
+    Strategy,
+)
 
 # the controller (torch) is imported where used: listing strategies must not load it
 if TYPE_CHECKING:
@@ -25,7 +32,7 @@ if TYPE_CHECKING:
     from searchengine.searchspace import SearchSpace
     from searchengine.strategies._rl import ControllerSampler, ControllerSettings
 
-__all__ = ["ControllerSampler", "RLOptions", "RLStrategy"]
+__all__ = ["ControllerSampler", "NISOptions", "NISStrategy", "RLOptions", "RLStrategy"]
 
 _log = logging.getLogger(__name__)
 
@@ -95,64 +102,55 @@ class RLOptions(BaseModel):
     reward_batch: int = Field(2048, ge=16, description="Weight sharing: validation rows/reward.")
 
 
+def _controller_settings(o: RLOptions) -> ControllerSettings:
+    """The options as the controller's settings."""
+    from searchengine.strategies._rl import ControllerSettings, LearnerSettings
+
+    lr = o.lr if o.lr is not None else (0.005 if o.weight_sharing else 0.02)
+    learner = LearnerSettings(lr, o.entropy_weight, o.baseline_decay)
+    weights = tuple(o.objective_weights) if o.objective_weights is not None else None
+    return ControllerSettings(
+        o.controller, o.hidden or (16 if o.controller == "mlp" else 64), o.logit_clip,
+        learner, o.batch, o.bins,
+        o.cost_weight, o.cost_metric, weights, o.cost_scale,
+    )  # fmt: skip
+
+
+def _check_weights(o: RLOptions, space: SearchSpace) -> None:
+    n = len(space.spec.objectives)
+    if o.objective_weights is not None and len(o.objective_weights) != n:
+        raise SpecError(
+            f"search.options.objective_weights: expected {n} values (one per objective), "
+            f"got {len(o.objective_weights)}"
+        )
+
+
 @STRATEGIES.register("rl")
-class RLStrategy(SamplerStrategy):
-    """A REINFORCE controller over every decision of the space.
+class RLStrategy(SamplerStrategy[RLOptions]):
+    """A REINFORCE controller over every decision of the space (black-box).
 
-    Life cycle, after the engine validates the options:
-
-    * black-box (default): :meth:`sampler` returns a ``ControllerSampler``; the engine's
-      loop asks, evaluates and tells trials, and the controller learns from them. Its
-      state is rebuilt from the study's trials, so resumed runs and workers continue it.
-    * ``weight_sharing: true``: :attr:`one_shot` is true, the engine calls
-      :meth:`search` instead, which trains a shared supernet and the controller together
-      and records one architecture.
+    :meth:`sampler` returns a ``ControllerSampler``; the engine's loop asks, evaluates
+    and tells trials, and the controller learns from them. Its state is rebuilt from the
+    study's trials, so resumed runs and workers continue it. With ``weight_sharing:
+    true`` the options describe the one-shot search of :class:`NISStrategy`, which
+    :meth:`for_options` returns, so a spec may keep saying ``strategy: rl``.
     """
 
     name = "rl"
-    description = "REINFORCE controller (LSTM/MLP), NIS cost reward; weight_sharing: one-shot"
-    decides = "every decision; weight sharing: widths, multi-size blocks, gates"
+    description = "REINFORCE controller (LSTM/MLP), NIS cost reward; weight_sharing: see nis"
     Options = RLOptions
 
-    @property
-    def one_shot(self) -> bool:
-        """Whether this strategy runs as a one-shot search (``weight_sharing``)."""
-        return bool(self._options().weight_sharing)
-
-    def _options(self) -> RLOptions:
-        assert isinstance(self.options, RLOptions)
-        return self.options
+    @classmethod
+    def for_options(cls, options: BaseModel) -> type[Strategy]:
+        return NISStrategy if getattr(options, "weight_sharing", False) else cls
 
     def controller_settings(self) -> ControllerSettings:
         """The options as the controller's settings."""
-        from searchengine.strategies._rl import ControllerSettings, LearnerSettings
-
-        o = self._options()
-        lr = o.lr if o.lr is not None else (0.005 if o.weight_sharing else 0.02)
-        learner = LearnerSettings(lr, o.entropy_weight, o.baseline_decay)
-        weights = tuple(o.objective_weights) if o.objective_weights is not None else None
-        return ControllerSettings(
-            o.controller, o.hidden or (16 if o.controller == "mlp" else 64), o.logit_clip,
-            learner, o.batch, o.bins,
-            o.cost_weight, o.cost_metric, weights, o.cost_scale,
-        )  # fmt: skip
+        return _controller_settings(self.options)
 
     def check(self, space: SearchSpace) -> None:
-        from searchengine.strategies._rl.supernet import is_shareable
-
         super().check(space)
-        o = self._options()
-        n = len(space.spec.objectives)
-        if o.objective_weights is not None and len(o.objective_weights) != n:
-            raise SpecError(
-                f"search.options.objective_weights: expected {n} values (one per objective), "
-                f"got {len(o.objective_weights)}"
-            )
-        if o.weight_sharing and (space.spec.is_generic or not any(map(is_shareable, space))):
-            raise SpecError(
-                "search.options.weight_sharing needs a CTR spec whose space has embedding "
-                "widths, multisize blocks or interaction gates to share weights over"
-            )
+        _check_weights(self.options, space)
 
     def sampler(
         self, space: SearchSpace, directions: Sequence[optuna.study.StudyDirection]
@@ -163,7 +161,7 @@ class RLStrategy(SamplerStrategy):
             decoded = {n: space[n].decode(v) for n, v in values.items() if n in space}
             return space.is_active(space[name], decoded)
 
-        reference = self._options().cost_reference
+        reference = self.options.cost_reference
         return ControllerSampler(
             self.controller_settings(),
             seed=self.seed,
@@ -172,11 +170,49 @@ class RLStrategy(SamplerStrategy):
             reference=(lambda: reference) if reference else lambda: full_size_cost(space),
         )
 
+
+class NISOptions(RLOptions):
+    """``search.options`` of ``nis``: those of ``rl``, with weight sharing on."""
+
+    weight_sharing: bool = Field(
+        True, description="Always true for nis (false: the black-box rl strategy)."
+    )
+
+
+@STRATEGIES.register("nis")
+class NISStrategy(OneShotStrategy[RLOptions]):
+    """NIS's one-shot search (KDD'20): the REINFORCE controller and a shared supernet
+    trained together; the most probable architecture is retrained and recorded as one
+    trial. ``strategy: rl`` with ``weight_sharing: true`` runs this class too."""
+
+    name = "nis"
+    description = "NIS: REINFORCE controller with weight sharing (one-shot), cost reward"
+    decides = "widths, multi-size blocks, gates (the rest at defaults)"
+    Options = NISOptions
+
+    @classmethod
+    def for_options(cls, options: BaseModel) -> type[Strategy]:
+        return cls if getattr(options, "weight_sharing", True) else RLStrategy
+
+    def controller_settings(self) -> ControllerSettings:
+        return _controller_settings(self.options)
+
+    def check(self, space: SearchSpace) -> None:
+        from searchengine.strategies._rl.supernet import is_shareable
+
+        super().check(space)
+        _check_weights(self.options, space)
+        if space.spec.is_generic or not any(map(is_shareable, space)):
+            raise SpecError(
+                "weight sharing (nis, or rl with weight_sharing) needs a CTR spec whose space "
+                "has embedding widths, multisize blocks or interaction gates to share weights over"
+            )
+
     def search(self, session: Session) -> None:
-        """The weight-sharing search (``weight_sharing: true``)."""
+        """Train the supernet and the controller together; record the derived model."""
         from searchengine.strategies._rl import SharingSettings, weight_sharing_search
 
-        o = self._options()
+        o = self.options
         sharing = SharingSettings(
             o.supernet_epochs, o.warmup_epochs, o.reward_batch, o.cost_reference
         )

@@ -40,7 +40,6 @@ class TPEStrategy(SamplerStrategy[TPEOptions]):
 
     def budget_note(self, trials: int) -> str | None:
         o = self.options
-        assert isinstance(o, TPEOptions)
         if trials > o.n_startup_trials:
             return None
         return (
@@ -55,7 +54,6 @@ class TPEStrategy(SamplerStrategy[TPEOptions]):
         import optuna
 
         o = self.options
-        assert isinstance(o, TPEOptions)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.samplers.TPESampler(

@@ -147,7 +147,7 @@ def test_the_trial_records_the_search_and_round_trips(autofis: RunResult, tmp_pa
 
 def _derive(model: dict[str, Any], seed: int = 0, **options: Any) -> tuple[dict, Supernet]:
     """Train the supernet of ``model`` on the planted data; the derived values."""
-    from searchengine.strategies._differentiable.search import SearchSettings, train_supernet
+    from searchengine.strategies._differentiable.search import SupernetSettings, train_supernet
 
     spec = _spec(model)
     evaluator = Evaluator(spec)
@@ -156,7 +156,7 @@ def _derive(model: dict[str, Any], seed: int = 0, **options: Any) -> tuple[dict,
     net = Supernet(space, classify(space), evaluator.data.schema, Relaxation(seed=seed))
     train_supernet(
         net, evaluator.tensors(torch.device("cpu")), lr=3e-3, optimizer="adam",
-        batch_size=512, settings=SearchSettings(**options), seed=seed,
+        batch_size=512, settings=SupernetSettings(**options), seed=seed,
     )  # fmt: skip
     return net.derive(), net
 

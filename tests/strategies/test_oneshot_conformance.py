@@ -34,9 +34,11 @@ SPACES = {
     "fieldperm": ("fm", "{dim: 4}", "all", "{repeats: 1}", "search"),
     "mde": ("fm", WIDTHS, "all", "{}"),
     "pep": ("fm", "{dim: 4}", "all", "{targets: [0.8, 0.5], epochs: 1, extra_epochs: 2}"),
+    "nis": ("deepfm", WIDTHS, "search", "{supernet_epochs: 1, warmup_epochs: 0.5}"),
     "rl": ("deepfm", WIDTHS, "search",
            "{weight_sharing: true, supernet_epochs: 1, warmup_epochs: 0.5}"),
 }  # fmt: skip
+#: ``rl`` with ``weight_sharing`` runs ``nis``: the old spelling is checked too.
 ONE_SHOT = sorted(
     n for n in STRATEGIES.names() if issubclass(STRATEGIES.get(n), OneShotStrategy)
 ) + ["rl"]

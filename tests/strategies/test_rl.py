@@ -16,7 +16,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from searchengine import parse_spec
 from searchengine.errors import SpecError
 from searchengine.searchspace import SearchSpace
-from searchengine.strategies import RLStrategy
+from searchengine.strategies import NISStrategy, RLStrategy
 from searchengine.strategies._rl import Outcome, Rewarder, RewardSettings, actions_of
 from searchengine.strategies.rl import full_size_cost
 from tests.strategies.functions import TOY_TARGET, toy_target
@@ -210,7 +210,7 @@ def test_rewards_follow_the_documented_definition() -> None:
 def test_options_are_checked() -> None:
     with pytest.raises(SpecError, match="objective_weights: expected 1 values"):
         RLStrategy(seed=0, objective_weights=[1.0, 2.0]).check(SearchSpace.from_spec(toy_spec()))
-    with pytest.raises(SpecError, match="weight_sharing needs a CTR spec"):
-        RLStrategy(seed=0, weight_sharing=True).check(SearchSpace.from_spec(toy_spec()))
+    with pytest.raises(SpecError, match="weight_sharing\\) needs a CTR spec"):
+        NISStrategy(seed=0).check(SearchSpace.from_spec(toy_spec()))
     with pytest.raises(SpecError, match="search.options.controller"):
         RLStrategy(seed=0, controller="gru")

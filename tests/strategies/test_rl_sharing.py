@@ -131,3 +131,15 @@ def test_blocks_and_widths_are_masked(schema: DataSchema) -> None:
     assert (c0[buckets == 1] == 0).all()
     assert (vectors["c1"] != 0).all()  # not decided: full size
     assert (vectors["n0"][:, 2:] == 0).all() and (vectors["n1"][:, 2:] != 0).any()
+
+
+def test_weight_sharing_names_the_one_shot_nis_strategy() -> None:
+    """The options pick the class: an rl strategy never turns one-shot at run time."""
+    from searchengine.strategies import NISStrategy, RLStrategy, create_strategy
+
+    shared = create_strategy("rl", {"weight_sharing": True}, seed=0)
+    plain = create_strategy("rl", {}, seed=0)
+    assert type(shared) is NISStrategy and shared.one_shot
+    assert type(plain) is RLStrategy and not plain.one_shot
+    assert type(create_strategy("nis", {}, seed=0)) is NISStrategy
+    assert type(create_strategy("nis", {"weight_sharing": False}, seed=0)) is RLStrategy

@@ -38,13 +38,13 @@ from searchengine.evaluation.trainer import (
 )
 from searchengine.strategies._differentiable.supernet import Supernet
 
-__all__ = ["SearchOutcome", "SearchSettings", "train_supernet"]
+__all__ = ["SupernetOutcome", "SupernetSettings", "train_supernet"]
 
 _log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class SearchSettings:
+class SupernetSettings:
     """How the supernet is trained (the strategy's ``search.options``)."""
 
     epochs: int = 2
@@ -77,7 +77,7 @@ class SearchSettings:
 
 
 @dataclass
-class SearchOutcome:
+class SupernetOutcome:
     """What the supernet's training measured."""
 
     seconds: float
@@ -97,12 +97,12 @@ def train_supernet(
     lr: float,
     optimizer: str,
     batch_size: int,
-    settings: SearchSettings,
+    settings: SupernetSettings,
     seed: int,
     precision: str = "fp32",
     should_stop: Callable[[], bool] = lambda: False,
     on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
-) -> SearchOutcome:
+) -> SupernetOutcome:
     """Train ``net`` by alternating architecture and model steps (module docstring), the
     forward passes at ``precision`` (``train.precision``).
 
@@ -216,7 +216,7 @@ def train_supernet(
         else p.detach().clone()
         for p in gates
     ]
-    return SearchOutcome(
+    return SupernetOutcome(
         time.perf_counter() - start, len(history), step, history, budget.multiplier, evidence
     )
 
@@ -278,7 +278,7 @@ class _Budget:
     rises by dual ascent while the expected parameters exceed the budget and falls back
     to 0 once they stay under it."""
 
-    def __init__(self, net: Supernet, settings: SearchSettings) -> None:
+    def __init__(self, net: Supernet, settings: SupernetSettings) -> None:
         self.dims = net.dims
         self.active = settings.budget is not None and self.dims is not None
         self.budget = settings.budget or 0.0
