@@ -168,6 +168,18 @@ class _Range(Expr):
                     "step={step}",
                     {"low": low, "high": high, "step": step},
                 )
+        default = getattr(self, "default", None)
+        if default is not None and not low <= default <= high:
+            raise PydanticCustomError(
+                "default_range",
+                "default: {default} is outside [{low}, {high}]",
+                {"default": default, "low": low, "high": high},
+            )
+
+    @property
+    def first(self) -> Any:
+        default = getattr(self, "default", None)
+        return default if default is not None else self.low  # type: ignore[attr-defined]
 
 
 class IntExpr(_Range, Generic[T]):
@@ -182,12 +194,6 @@ class IntExpr(_Range, Generic[T]):
     def _check(self) -> IntExpr[T]:
         low, high = self.int_
         self._check_range(low, high, self.step if self.step != 1 or self.log else None)
-        if self.default is not None and not low <= self.default <= high:
-            raise PydanticCustomError(
-                "default_range",
-                "default: {default} is outside [{low}, {high}]",
-                {"default": self.default, "low": low, "high": high},
-            )
         return self
 
     @property
@@ -197,10 +203,6 @@ class IntExpr(_Range, Generic[T]):
     @property
     def high(self) -> int:
         return int(self.int_[1])  # type: ignore[call-overload]
-
-    @property
-    def first(self) -> Any:
-        return self.default if self.default is not None else self.low
 
 
 class FloatExpr(_Range, Generic[T]):
@@ -215,12 +217,6 @@ class FloatExpr(_Range, Generic[T]):
     def _check(self) -> FloatExpr[T]:
         low, high = self.float_
         self._check_range(low, high, self.step)  # type: ignore[arg-type]
-        if self.default is not None and not low <= self.default <= high:
-            raise PydanticCustomError(
-                "default_range",
-                "default: {default} is outside [{low}, {high}]",
-                {"default": self.default, "low": low, "high": high},
-            )
         return self
 
     @property
@@ -230,10 +226,6 @@ class FloatExpr(_Range, Generic[T]):
     @property
     def high(self) -> float:
         return float(self.float_[1])  # type: ignore[arg-type]
-
-    @property
-    def first(self) -> Any:
-        return self.default if self.default is not None else self.low
 
 
 def is_expr(value: object) -> bool:
