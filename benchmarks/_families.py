@@ -8,8 +8,10 @@ of its paper as lines computed from the measured rows.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from searchengine.compare import mean_std, welch_t_test
@@ -41,6 +43,8 @@ class Family:
     train: dict[str, Any]
     rows: list[Row]
     data_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Training settings of one dataset over the family's (e.g. fewer epochs on Criteo).
+    dataset_train: dict[str, dict[str, Any]] = field(default_factory=dict)
     reference: Callable[[Row, Mapping[str, Any]], str] | None = None
     extra: dict[str, Callable[[list[Any]], str]] = field(default_factory=dict)
     claims: Callable[[Mapping[str, Any]], list[str]] = lambda rows: []
@@ -53,9 +57,34 @@ class Family:
             return out
         if dataset == "adult":
             return {"dataset": "adult", **({"rows": 12_000} if quick else {})}
+        if dataset.startswith("criteo-"):  # criteo-1m, criteo-10m: a generated Criteo log
+            path = criteo_file(_count(dataset.removeprefix("criteo-")))
+            return {"dataset": "criteo", "path": str(path), **({"rows": 50_000} if quick else {})}
         options = {"seed": 0, **self.data_options.get(dataset, {})}
         rows = options.pop("rows", 100_000)
         return {"dataset": "synthetic", "rows": 20_000 if quick else rows, "options": options}
+
+
+def _count(text: str) -> int:
+    """``1m`` -> 1,000,000; ``500k`` -> 500,000."""
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1].lower(), 1)
+    return int(text.rstrip("kKmM")) * scale
+
+
+def criteo_file(rows: int) -> Path:
+    """A Criteo-format log of ``rows`` rows (seed 2024, vocabularies up to 2M ids, Zipf
+    frequencies: ``_criteo_file.py``), written once into ``$SEARCHENGINE_BENCH_DATA`` (default
+    ``~/.cache/searchengine/bench``), never into the repository."""
+    from benchmarks._criteo_file import write_criteo
+
+    folder = Path(
+        os.environ.get("SEARCHENGINE_BENCH_DATA", Path.home() / ".cache/searchengine/bench")
+    )
+    path = folder / f"criteo-{rows}.tsv"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        write_criteo(path, rows, seed=2024)
+    return path
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -158,6 +187,10 @@ EMBEDDING = Family(
     datasets=["movielens-100k", "adult", "synthetic"],
     train={"lr": 1.0e-3, "batch_size": 1024, "epochs": 10, "patience": 2},
     data_options={"synthetic": {"categorical": 10, "numerical": 3, "max_vocab": 20_000}},
+    dataset_train={
+        "criteo-1m": {"epochs": 2, "patience": 1, "batch_size": 2048},
+        "criteo-10m": {"epochs": 1, "patience": 1, "batch_size": 2048},
+    },
     rows=[
         Row("fde", "FDE", "fde", _DEEPFM),
         Row("mde", "MDE", "mde", _DEEPFM),
