@@ -33,19 +33,21 @@ from typing import TYPE_CHECKING, Any
 from optuna.distributions import CategoricalDistribution
 
 from searchengine.errors import UnknownNameError, did_you_mean
+from searchengine.searchspace._slots import Contribution
 from searchengine.searchspace.space import Condition, Decision, Slot, decision_name
 from searchengine.spec.expressions import ChoiceExpr, Expr, IntExpr
 from searchengine.spec.format import MAX_BLOCKS, BlocksSpec
 
 if TYPE_CHECKING:
-    from searchengine.searchspace._compile import _Compiler
+    from searchengine.searchspace._slots import SlotView
 
 __all__ = [
     "COUNT",
     "LOC",
     "MODE",
     "Layout",
-    "add_decisions",
+    "SLOTS",
+    "BlockSlots",
     "input_label",
     "parse_inputs",
     "role",
@@ -113,20 +115,32 @@ def input_choices(raw: Sequence[str], index: int, max_inputs: int) -> list[str]:
     ]
 
 
-def add_decisions(c: _Compiler) -> None:
-    """Check ``model.blocks`` and add its decisions (when searched) to the compiler."""
+class BlockSlots:
+    """``model.blocks``: the block count, each block's type, inputs and settings."""
+
+    loc = LOC
+
+    def contribute(self, view: SlotView) -> Contribution:
+        """Check ``model.blocks``; its decisions (when searched) and its slot."""
+        return _contribute(view)
+
+
+SLOTS = BlockSlots()
+
+
+def _contribute(c: SlotView) -> Contribution:
     model = c.spec.model_or_default()
     users = _users(c)
     if model.blocks is None and not users:
-        return
+        return Contribution()
     settings = model.blocks or BlocksSpec()
     uses = _check(c, settings)
     if settings.nodes is not None:
-        return
+        return Contribution()
     count_values = _count_values(c, settings.count)
-    names: list[str] = []
+    made: list[Decision] = []
     if users and count_values:
-        names = _decisions(c, settings, uses, count_values)
+        made = _decisions(c, settings, uses, count_values)
     elif not users:
         _log.info("model.blocks is searched but no backbone of this spec reads it")
     backbone = model.backbone if isinstance(model.backbone, str) else None
@@ -139,12 +153,12 @@ def add_decisions(c: _Compiler) -> None:
         users=tuple(users),
         backbone=backbone,
     )
-    c.slots.append(Slot(LOC, MODE, tuple(names), layout))
+    return Contribution(tuple(made), Slot(LOC, MODE, tuple(d.name for d in made), layout))
 
 
 def _decisions(
-    c: _Compiler, settings: BlocksSpec, uses: dict[str, tuple[str, ...]], counts: list[int]
-) -> list[str]:
+    c: SlotView, settings: BlocksSpec, uses: dict[str, tuple[str, ...]], counts: list[int]
+) -> list[Decision]:
     from searchengine.searchspace._compile import _distribution
 
     made: list[Decision] = []
@@ -186,12 +200,11 @@ def _decisions(
         )
         for hp in HYPERPARAMETERS:
             made.extend(_hyper_decision(c, settings, uses, hp, i, when))
-    c.decisions.extend(made)
-    return [d.name for d in made]
+    return made
 
 
 def _hyper_decision(
-    c: _Compiler,
+    c: SlotView,
     settings: BlocksSpec,
     uses: dict[str, tuple[str, ...]],
     hp: str,
@@ -223,7 +236,7 @@ def _plain(slot: Any) -> Any:
     return slot.first if isinstance(slot, Expr) else slot
 
 
-def _users(c: _Compiler) -> list[str]:
+def _users(c: SlotView) -> list[str]:
     """The backbones of this spec that read ``model.blocks``."""
     from searchengine.searchspace._backbones import backbone_traits, is_backbone
 
@@ -231,7 +244,7 @@ def _users(c: _Compiler) -> list[str]:
     return [n for n in names if is_backbone(n) and backbone_traits(n).uses_blocks]
 
 
-def _count_values(c: _Compiler, count: Any) -> list[int]:
+def _count_values(c: SlotView, count: Any) -> list[int]:
     """Every block count the spec allows; an issue when one is out of range."""
     if isinstance(count, IntExpr):
         values = list(range(count.low, count.high + 1, count.step))
@@ -245,7 +258,7 @@ def _count_values(c: _Compiler, count: Any) -> list[int]:
     return values
 
 
-def _check(c: _Compiler, settings: BlocksSpec) -> dict[str, tuple[str, ...]]:
+def _check(c: SlotView, settings: BlocksSpec) -> dict[str, tuple[str, ...]]:
     """Types, groups and concrete nodes; return each known type's hyperparameters."""
     from searchengine.models.blocks import BLOCKS
     from searchengine.models.blocks.config import unknown_input, unknown_type

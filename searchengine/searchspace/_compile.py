@@ -9,7 +9,7 @@ which slots a backbone actually uses.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import networkx as nx
@@ -22,6 +22,7 @@ from optuna.distributions import (
 from pydantic import BaseModel
 
 from searchengine.errors import SearchEngineError, SpecIssue, UnknownNameError, did_you_mean
+from searchengine.searchspace._slots import Contribution
 from searchengine.searchspace.loader import SpecSource, spec_source
 from searchengine.searchspace.space import (
     Condition,
@@ -74,16 +75,15 @@ class _Compiler:
         else:
             self.fields = _checks.declared_fields(self)
             self._walk(self.spec.model_or_default(), ("model",))
-            _fields.add_decisions(self)
+            self._add(_fields.SLOTS.contribute(self))
             self._gates()
-            _groups.add_decisions(self)
-            _multisize.add_decisions(self)
-            _blocks.add_decisions(self)
+            for kind in (_groups.SLOTS, _multisize.SLOTS, _blocks.SLOTS):
+                self._add(kind.contribute(self))
             self._walk(self.spec.train, ("train",))
             _checks.check_model(self)
             self._backbone_conditions()
             self._raw_conditions()
-            _fields.add_conditions(self)
+            self._replace(_fields.SLOTS.condition(self.decisions))
         _checks.check_search(self)
         self._resolve_conditions()
         order = self._order()
@@ -253,6 +253,19 @@ class _Compiler:
                     conditions.append(Condition(method.name, others))
             kept.append(_with_conditions(d, tuple(conditions)) if fields else d)
         self._replace(kept)
+
+    @property
+    def compiled(self) -> Sequence[Decision]:
+        """The decisions compiled so far (the slot kinds' read-only view)."""
+        return tuple(self.decisions)
+
+    def _add(self, contribution: Contribution) -> None:
+        """Add what a slot kind returned: its decisions and slot, less what it supersedes."""
+        if contribution.supersedes:
+            self._replace([d for d in self.decisions if d.name not in contribution.supersedes])
+        self.decisions.extend(contribution.decisions)
+        if contribution.slot is not None:
+            self.slots.append(contribution.slot)
 
     def _replace(self, kept: list[Decision]) -> None:
         names = {d.name for d in kept}

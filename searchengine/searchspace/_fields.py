@@ -14,68 +14,75 @@ at least one field kept.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from optuna.distributions import CategoricalDistribution
 
 from searchengine.errors import did_you_mean
+from searchengine.searchspace._slots import Contribution
 from searchengine.searchspace.space import Condition, Decision, Slot, decision_name
 
 if TYPE_CHECKING:
-    from searchengine.searchspace._compile import _Compiler
+    from searchengine.searchspace._slots import SlotView
 
-__all__ = ["LOC", "MODE", "add_conditions", "add_decisions", "slot_value"]
+__all__ = ["LOC", "MODE", "SLOTS", "FieldSlots", "slot_value"]
 
 LOC = ("model", "fields", "keep")
 MODE = "fields"
 _NUMERICAL = ("model", "embedding", "numerical")
 
 
-def add_decisions(c: _Compiler) -> None:
-    """Add the keep decisions of the spec (if searched) to the compiler, or check the
-    kept fields it lists."""
-    keep = c.spec.model_or_default().fields.keep
-    if keep == "all" or not c.fields:
-        return
-    names = c.field_names()
-    if isinstance(keep, list):
-        _check_list(c, keep, names)
-        return
-    decided = []
-    for field in names:
-        decision = Decision(
-            decision_name(LOC, field),
-            CategoricalDistribution([True, False]),
-            LOC,
-            field,
-            default=True,
+class FieldSlots:
+    """``model.fields.keep``: one keep/drop decision per field when searched."""
+
+    loc = LOC
+
+    def contribute(self, view: SlotView) -> Contribution:
+        """The keep decisions of the spec (if searched), or a check of the fields it lists."""
+        keep = view.spec.model_or_default().fields.keep
+        if keep == "all" or not view.fields:
+            return Contribution()
+        names = view.field_names()
+        if isinstance(keep, list):
+            _check_list(view, keep, names)
+            return Contribution()
+        made = tuple(
+            Decision(
+                decision_name(LOC, field),
+                CategoricalDistribution([True, False]),
+                LOC,
+                field,
+                default=True,
+            )
+            for field in names
         )
-        c.decisions.append(decision)
-        decided.append(decision.name)
-    c.slots.append(Slot(LOC, MODE, tuple(decided), "all"))
+        return Contribution(made, Slot(LOC, MODE, tuple(d.name for d in made), "all"))
+
+    def condition(self, decisions: Sequence[Decision]) -> list[Decision]:
+        """``decisions`` with those about one field's vector or method (its width,
+        numerical method, a gated pair, a feature-set membership) conditioned on the field
+        being kept."""
+        from searchengine.searchspace import _groups
+        from searchengine.searchspace._compile import _vector_fields_of, _with_conditions
+
+        keeps = {str(d.key): d.name for d in decisions if d.loc == LOC}
+        if not keeps:
+            return list(decisions)
+        kept = []
+        for d in decisions:
+            fields = _vector_fields_of(d, _groups.LOC)
+            if d.loc == _NUMERICAL and d.key is not None:
+                fields = [d.key]
+            extra = tuple(Condition(keeps[f], (True,)) for f in fields if f in keeps)
+            kept.append(_with_conditions(d, d.conditions + extra) if extra else d)
+        return kept
 
 
-def add_conditions(c: _Compiler) -> None:
-    """A decision about one field's vector or method (its width, numerical method, a
-    gated pair, a feature-set membership) exists only where its fields are kept."""
-    from searchengine.searchspace import _groups
-    from searchengine.searchspace._compile import _vector_fields_of, _with_conditions
-
-    keeps = {str(d.key): d.name for d in c.decisions if d.loc == LOC}
-    if not keeps:
-        return
-    kept = []
-    for d in c.decisions:
-        fields = _vector_fields_of(d, _groups.LOC)
-        if d.loc == _NUMERICAL and d.key is not None:
-            fields = [d.key]
-        extra = tuple(Condition(keeps[f], (True,)) for f in fields if f in keeps)
-        kept.append(_with_conditions(d, d.conditions + extra) if extra else d)
-    c.decisions = kept
+SLOTS = FieldSlots()
 
 
-def _check_list(c: _Compiler, keep: list[str], names: list[str]) -> None:
+def _check_list(c: SlotView, keep: list[str], names: list[str]) -> None:
     if not keep:
         c.issue(LOC, "keep at least one field (or `all`)")
     for i, name in enumerate(keep):

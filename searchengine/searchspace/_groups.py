@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.distributions import CategoricalDistribution
 
+from searchengine.searchspace._slots import Contribution
 from searchengine.searchspace.space import Decision, Slot, decision_name
 
 if TYPE_CHECKING:
-    from searchengine.searchspace._compile import _Compiler
+    from searchengine.searchspace._slots import SlotView
     from searchengine.spec.format import GroupsSpec
 
-__all__ = ["LOC", "MODE", "add_decisions", "is_group", "parse_key", "slot_value"]
+__all__ = ["LOC", "MODE", "SLOTS", "GroupSlots", "is_group", "parse_key", "slot_value"]
 
 LOC = ("model", "interactions", "groups")
 MODE = "groups"
@@ -41,36 +42,42 @@ def parse_key(name: str) -> tuple[int, int, str]:
     return int(order), int(index), field
 
 
-def add_decisions(c: _Compiler) -> None:
-    """Add the membership decisions of the spec (if searched) to the compiler."""
-    settings = c.spec.model_or_default().interactions.groups
-    if settings is None or not c.fields:
-        return
-    names = c.field_names()
-    if settings.members is not None:
-        _check_members(c, settings, names)
-        return
-    if len(names) < 2:
-        c.issue(LOC, "feature groups need at least two fields")
-        return
-    decided = []
-    for order in settings.orders:
-        for index in range(settings.sets):
-            for field in names:
-                key = f"{order},{index},{field}"
-                decision = Decision(
-                    decision_name(LOC, key),
-                    CategoricalDistribution([True, False]),
-                    LOC,
-                    key,
-                    default=True,
-                )
-                c.decisions.append(decision)
-                decided.append(decision.name)
-    c.slots.append(Slot(LOC, MODE, tuple(decided), None))
+class GroupSlots:
+    """``model.interactions.groups``: one membership decision per order, set and field."""
+
+    loc = LOC
+
+    def contribute(self, view: SlotView) -> Contribution:
+        """The membership decisions of the spec (if searched)."""
+        settings = view.spec.model_or_default().interactions.groups
+        if settings is None or not view.fields:
+            return Contribution()
+        names = view.field_names()
+        if settings.members is not None:
+            _check_members(view, settings, names)
+            return Contribution()
+        if len(names) < 2:
+            view.issue(LOC, "feature groups need at least two fields")
+            return Contribution()
+        made = tuple(
+            Decision(
+                decision_name(LOC, f"{order},{index},{field}"),
+                CategoricalDistribution([True, False]),
+                LOC,
+                f"{order},{index},{field}",
+                default=True,
+            )
+            for order in settings.orders
+            for index in range(settings.sets)
+            for field in names
+        )
+        return Contribution(made, Slot(LOC, MODE, tuple(d.name for d in made), None))
 
 
-def _check_members(c: _Compiler, settings: GroupsSpec, names: list[str]) -> None:
+SLOTS = GroupSlots()
+
+
+def _check_members(c: SlotView, settings: GroupsSpec, names: list[str]) -> None:
     from searchengine.errors import did_you_mean
 
     for order, sets in (settings.members or {}).items():

@@ -24,13 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.distributions import IntDistribution
 
+from searchengine.searchspace._slots import Contribution
 from searchengine.searchspace.space import Decision, Slot, decision_name
 
 if TYPE_CHECKING:
-    from searchengine.searchspace._compile import _Compiler
+    from searchengine.searchspace._slots import SlotView
     from searchengine.spec.format import MultiSizeSpec
 
-__all__ = ["LOC", "MODE", "SHRINK", "add_decisions", "is_multisize", "slot_value"]
+__all__ = ["LOC", "MODE", "SHRINK", "SLOTS", "MultiSizeSlots", "is_multisize", "slot_value"]
 
 _log = logging.getLogger("searchengine.searchspace")
 LOC = ("model", "embedding", "multisize")
@@ -44,39 +45,48 @@ def is_multisize(name: str) -> bool:
     return name.startswith(("model.embedding.multisize[", "model.embedding.multisize.shrink["))
 
 
-def add_decisions(c: _Compiler) -> None:
-    """Add the multi-size decisions of the spec (if searched) to the compiler."""
-    settings = c.spec.model_or_default().embedding.multisize
-    if settings is None:
-        return
-    categorical = c.field_names("categorical")
-    _check_sizes(c, settings, categorical)
-    dropped = [d for d in c.decisions if d.loc == _DIM and d.key in categorical]
-    if dropped:
-        _log.info("multisize sets the categorical widths; not searched: %s", dropped[0].name)
-        c._replace([d for d in c.decisions if d not in dropped])
-    if settings.sizes is not None or not c.fields:
-        return
-    if not categorical:
-        c.issue(LOC, "multi-size embeddings need at least one categorical field")
-        return
-    names = []
-    for field in categorical:
-        for b in range(settings.buckets):
-            shrink = settings.monotone and b > 0
-            decision = Decision(
-                decision_name(SHRINK if shrink else LOC, f"{field},{b}"),
+class MultiSizeSlots:
+    """``model.embedding.multisize``: the blocks each frequency bucket of a field keeps;
+    they set the categorical widths, whose own decisions they supersede."""
+
+    loc = LOC
+
+    def contribute(self, view: SlotView) -> Contribution:
+        """The multi-size decisions of the spec (if searched)."""
+        settings = view.spec.model_or_default().embedding.multisize
+        if settings is None:
+            return Contribution()
+        categorical = view.field_names("categorical")
+        _check_sizes(view, settings, categorical)
+        dropped = frozenset(
+            d.name for d in view.compiled if d.loc == _DIM and d.key in categorical
+        )
+        if dropped:
+            _log.info("multisize sets the categorical widths; not searched: %s", min(dropped))
+        if settings.sizes is not None or not view.fields:
+            return Contribution(supersedes=dropped)
+        if not categorical:
+            view.issue(LOC, "multi-size embeddings need at least one categorical field")
+            return Contribution(supersedes=dropped)
+        made = tuple(
+            Decision(
+                decision_name(SHRINK if settings.monotone and b > 0 else LOC, f"{field},{b}"),
                 IntDistribution(0, settings.chunks),
                 LOC,
                 f"{field},{b}",
-                default=0 if shrink else settings.chunks,
+                default=0 if settings.monotone and b > 0 else settings.chunks,
             )
-            c.decisions.append(decision)
-            names.append(decision.name)
-    c.slots.append(Slot(LOC, MODE, tuple(names), None))
+            for field in categorical
+            for b in range(settings.buckets)
+        )
+        slot = Slot(LOC, MODE, tuple(d.name for d in made), None)
+        return Contribution(made, slot, dropped)
 
 
-def _check_sizes(c: _Compiler, settings: MultiSizeSpec, categorical: list[str]) -> None:
+SLOTS = MultiSizeSlots()
+
+
+def _check_sizes(c: SlotView, settings: MultiSizeSpec, categorical: list[str]) -> None:
     from searchengine.errors import did_you_mean
 
     if settings.sizes is None or not c.fields:
