@@ -754,6 +754,7 @@ BACKBONES = Family(
     datasets=["movielens-100k", "adult", "synthetic"],
     train={"lr": 1.0e-3, "batch_size": 1024, "epochs": 10, "patience": 2},
     data_options={"synthetic": {"categorical": 10, "numerical": 3, "max_vocab": 20_000}},
+    dataset_train={"criteo-1m": {"epochs": 2, "patience": 1, "batch_size": 2048}},
     rows=[Row(key, label, "random", _backbone(key, s)) for key, label, s in _BACKBONES],
     reference=_fixed("deepfm"),
     extra={"train s": _train_seconds},
