@@ -269,6 +269,7 @@ INTERACTION = Family(
     datasets=["movielens-100k", "adult", "synthetic"],
     train={"lr": 1.0e-3, "batch_size": 1024, "epochs": 10, "patience": 2},
     data_options={"synthetic": {"categorical": 10, "numerical": 3, "max_vocab": 20_000}},
+    dataset_train={"criteo-1m": {"epochs": 2, "patience": 1, "batch_size": 2048}},
     rows=[
         Row("fm", "FM", "fde", _gated("fm")),
         Row("autofm", "AutoFM", "differentiable", _gated("fm")),
