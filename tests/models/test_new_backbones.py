@@ -6,18 +6,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from searchengine.data.schema import DataSchema, FieldInfo
 from searchengine.errors import SpecError
 from searchengine.models import build_model
 from searchengine.models.blocks import Shape
 from searchengine.models.interaction import CrossNetworkV2, SelfAttention
 from searchengine.spec.format import BlockNode, BlocksSpec, ModelSpec
 from searchengine.testing import random_batch, tiny_schema
+from tests.models.test_training import _planted_problem
 
 VARIANTS = {
     "dcnv2 full-rank parallel": {"backbone": "dcnv2", "dcnv2": {"layers": 2}},
@@ -147,28 +146,6 @@ def test_an_unknown_dcnv2_structure_is_refused_with_its_path() -> None:
     spec = _spec({"backbone": "dcnv2", "dcnv2": {"structure": "stackd"}})
     with pytest.raises(SpecError, match="model.dcnv2.structure: unknown structure 'stackd'; did"):
         build_model(spec, tiny_schema(2, 1))
-
-
-def _planted_problem(n: int, seed: int = 0) -> tuple[DataSchema, tuple[torch.Tensor, ...]]:
-    """Clicks driven only by ``sign(a) * sign(b)``: neither field alone tells anything;
-    c and x are noise, x missing for 20% of the rows."""
-    rng = np.random.default_rng(seed)
-    schema = DataSchema(
-        (
-            FieldInfo("a", "categorical", 0, 20),
-            FieldInfo("x", "numerical", 0),
-            FieldInfo("b", "categorical", 1, 20),
-            FieldInfo("c", "categorical", 2, 50),
-        )
-    )
-    sign = rng.choice([-1.0, 1.0], size=20)
-    a, b, c = rng.integers(0, 20, n), rng.integers(0, 20, n), rng.integers(0, 50, n)
-    p = 1.0 / (1.0 + np.exp(-3.0 * sign[a] * sign[b]))
-    y = (rng.random(n) < p).astype(np.float32)
-    missing = rng.random((n, 1)) < 0.2
-    x = np.where(missing, 0.0, rng.normal(size=(n, 1))).astype(np.float32)
-    cat = torch.from_numpy(np.stack([a, b, c], axis=1))
-    return schema, (cat, torch.from_numpy(x), torch.from_numpy(missing), torch.from_numpy(y))
 
 
 LEARNERS = {
