@@ -386,6 +386,7 @@ NIS = Family(
     datasets=["movielens-100k", "synthetic"],
     train={"lr": 2.0e-3, "batch_size": 1024, "epochs": 4, "patience": 1},
     data_options={"synthetic": {"categorical": 8, "numerical": 2, "max_vocab": 20_000}},
+    dataset_train={"criteo-1m": {"epochs": 2, "batch_size": 2048}},
     rows=[
         Row("full", "full", "fde", _multisize(None)),
         Row(
