@@ -25,6 +25,15 @@ def test_every_builtin_backbone_is_declared_with_its_class_traits() -> None:
         ), name
 
 
+def test_every_builtin_block_type_is_declared_with_its_settings() -> None:
+    from searchengine.models.blocks import BLOCKS
+
+    builtin = {n for n, c in BLOCKS.items() if c.__module__.startswith("searchengine.")}
+    assert builtin == set(vocabulary.BUILTIN_BLOCKS)
+    for name in builtin:
+        assert vocabulary.BUILTIN_BLOCKS[name] == tuple(BLOCKS.get(name).hyperparameters)
+
+
 def test_activation_and_optimizer_names_match_what_is_built() -> None:
     assert set(vocabulary.ACTIVATIONS) == set(ACTIVATIONS)
     assert set(vocabulary.OPTIMIZERS) == set(OPTIMIZERS)
@@ -45,11 +54,16 @@ def test_a_backbone_registered_at_run_time_is_known_with_its_traits() -> None:
 
 
 def test_checking_a_data_spec_does_not_import_torch() -> None:
+    """The README's spec, a blocks DAG and one-shot strategies' specs (their checks)."""
     code = (
         "import sys\n"
         "from searchengine.searchspace import load_spec\n"
         "from searchengine.searchspace import SearchSpace\n"
-        "SearchSpace.from_spec(load_spec('specs/quickstart.yaml'))\n"
+        "from searchengine.strategies import create_strategy\n"
+        "for name in ('quickstart', 'autoctr_movielens', 'nis_movielens', 'fields_adult'):\n"
+        "    spec = load_spec(f'specs/{name}.yaml')\n"
+        "    s = create_strategy(spec.search.strategy, spec.search.options, seed=0)\n"
+        "    s.check(SearchSpace.from_spec(spec))\n"
         "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)[:5]\n"
     )
     root = Path(__file__).resolve().parents[1]

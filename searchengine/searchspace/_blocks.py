@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.distributions import CategoricalDistribution
 
-from searchengine.errors import UnknownNameError, did_you_mean
+from searchengine.errors import did_you_mean
 from searchengine.searchspace._slots import Contribution
 from searchengine.searchspace.space import Condition, Decision, Slot, decision_name
 from searchengine.spec.expressions import ChoiceExpr, Expr, IntExpr
@@ -260,14 +260,20 @@ def _count_values(c: SlotView, count: Any) -> list[int]:
 
 def _check(c: SlotView, settings: BlocksSpec) -> dict[str, tuple[str, ...]]:
     """Types, groups and concrete nodes; return each known type's hyperparameters."""
-    from searchengine.models.blocks import BLOCKS
-    from searchengine.models.blocks.config import unknown_input, unknown_type
+    from searchengine.searchspace._backbones import block_settings, block_types
+    from searchengine.spec.vocabulary import unknown_block_input as unknown_input
+    from searchengine.spec.vocabulary import unknown_block_type
+
+    types = block_types()
+
+    def unknown_type(name: str) -> str:
+        return unknown_block_type(name, types)
 
     uses: dict[str, tuple[str, ...]] = {}
     for i, name in enumerate(settings.types):
-        try:
-            uses[name] = BLOCKS.get(name).hyperparameters
-        except UnknownNameError:
+        if name in types:
+            uses[name] = block_settings(name)
+        else:
             c.issue(LOC + ("types", i), unknown_type(name))
     fields = c.field_names()
     for group, members in (settings.groups or {}).items():
@@ -282,7 +288,7 @@ def _check(c: SlotView, settings: BlocksSpec) -> dict[str, tuple[str, ...]]:
     raw = ["sparse"] + (["dense"] if c.field_names("numerical") or not c.fields else [])
     raw += list(settings.groups or {})
     for i, node in enumerate(settings.nodes or ()):
-        if node.type not in BLOCKS:
+        if node.type not in types:
             c.issue(LOC + ("nodes", i, "type"), unknown_type(node.type))
         known = raw + [f"b{j}" for j in range(i)]
         for k, name in enumerate(node.inputs):

@@ -19,12 +19,16 @@ __all__ = [
     "AGGREGATIONS",
     "BUCKET_METHODS",
     "BUILTIN_BACKBONES",
+    "BUILTIN_BLOCKS",
     "NUMERICAL_METHODS",
     "OPTIMIZERS",
     "RAW",
     "VECTOR_METHODS",
     "BackboneTraits",
+    "block_name",
     "literal_raw",
+    "unknown_block_input",
+    "unknown_block_type",
 ]
 
 #: ``model.mlp.activation``.
@@ -101,6 +105,44 @@ BUILTIN_BACKBONES: Mapping[str, BackboneTraits] = {
     "finalmlp": BackboneTraits(uses_mlp=True, settings="finalmlp"),
     "blocks": BackboneTraits(uses_blocks=True, needs_equal_dims=True, reports_flops=True),
 }  # fmt: skip
+
+
+#: The built-in block types of the ``blocks`` DAG: name -> the settings each reads.
+BUILTIN_BLOCKS: Mapping[str, tuple[str, ...]] = {
+    "mlp": ("width", "layers"),
+    "dot": (),
+    "fm": (),
+    "cross": ("layers",),
+    "efc": ("fields",),
+    "cross_v2": ("layers",),
+    "attention": ("layers",),
+}
+
+
+def block_name(index: int) -> str:
+    """The name of the ``index``-th block of a DAG: ``b<index>``."""
+    return f"b{index}"
+
+
+def unknown_block_type(name: str, names: Sequence[str]) -> str:
+    """The message for a block type not among ``names``, with the closest match."""
+    from searchengine.errors import did_you_mean
+
+    return f"unknown block type {name!r}{did_you_mean(name, names)} (choices: {', '.join(names)})"
+
+
+def unknown_block_input(name: str, index: int, known: Sequence[str]) -> str:
+    """The message for an input block ``index`` cannot read."""
+    from searchengine.errors import did_you_mean
+
+    if name.startswith("b") and name[1:].isdigit() and int(name[1:]) >= index:
+        return (
+            f"{block_name(index)} cannot read {name}: a block reads raw inputs and earlier "
+            "blocks only (the index order keeps the DAG acyclic)"
+        )
+    if name == "dense":
+        return "no dense input: the data has no numerical fields"
+    return f"unknown input {name!r}{did_you_mean(name, known)} (choices: {', '.join(known)})"
 
 
 def literal_raw(chosen: object, names: Sequence[str]) -> set[str]:

@@ -170,7 +170,7 @@ class DifferentiableStrategy(OneShotStrategy[DifferentiableOptions]):
     Options = DifferentiableOptions
 
     def check(self, space: SearchSpace) -> None:
-        from searchengine.strategies._differentiable.supernet import classify
+        from searchengine.strategies._differentiable.relaxable import classify
 
         super().check(space)
         if space.spec.is_generic or not classify(space).any:

@@ -198,7 +198,7 @@ class NISStrategy(OneShotStrategy[RLOptions]):
         return _controller_settings(self.options)
 
     def check(self, space: SearchSpace) -> None:
-        from searchengine.strategies._rl.supernet import is_shareable
+        from searchengine.strategies._shareable import is_shareable
 
         super().check(space)
         _check_weights(self.options, space)
@@ -228,7 +228,7 @@ def full_size_cost(space: SearchSpace) -> float | None:
         return None
     from searchengine.data import load_data
     from searchengine.models import count_embedding_params
-    from searchengine.strategies._rl.supernet import is_shareable, largest
+    from searchengine.strategies._shareable import is_shareable, largest
 
     values = space.defaults() | {d.name: largest(d) for d in space if is_shareable(d)}
     arch = space.fixed(values)

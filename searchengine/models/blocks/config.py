@@ -20,6 +20,8 @@ from searchengine.data.schema import DataSchema
 from searchengine.errors import SpecIssue, did_you_mean
 from searchengine.models.blocks.base import BLOCKS
 from searchengine.spec.format import BlockNode, BlocksSpec
+from searchengine.spec.vocabulary import block_name, unknown_block_type
+from searchengine.spec.vocabulary import unknown_block_input as unknown_input
 
 __all__ = [
     "HYPERPARAMETERS",
@@ -36,11 +38,6 @@ LOGIT = "logit"
 #: The settings a block may have: the ``model.blocks`` slots of the same names.
 HYPERPARAMETERS = ("width", "layers", "fields")
 _PATH = "model.blocks"
-
-
-def block_name(index: int) -> str:
-    """The name of the ``index``-th block: ``b<index>``."""
-    return f"b{index}"
 
 
 @dataclass(frozen=True)
@@ -155,20 +152,7 @@ def raw_inputs(schema: DataSchema, groups: Mapping[str, object]) -> list[str]:
 
 def unknown_type(name: str) -> str:
     """The message for an unregistered block type, with the closest match."""
-    names = BLOCKS.names()
-    return f"unknown block type {name!r}{did_you_mean(name, names)} (choices: {', '.join(names)})"
-
-
-def unknown_input(name: str, index: int, known: list[str]) -> str:
-    """The message for an input block ``index`` cannot read."""
-    if name.startswith("b") and name[1:].isdigit() and int(name[1:]) >= index:
-        return (
-            f"{block_name(index)} cannot read {name}: a block reads raw inputs and earlier "
-            "blocks only (the index order keeps the DAG acyclic)"
-        )
-    if name == "dense":
-        return "no dense input: the data has no numerical fields"
-    return f"unknown input {name!r}{did_you_mean(name, known)} (choices: {', '.join(known)})"
+    return unknown_block_type(name, BLOCKS.names())
 
 
 def _hyperparameters(

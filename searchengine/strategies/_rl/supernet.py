@@ -31,25 +31,9 @@ from searchengine.models.interaction.fm import FMInteraction
 from searchengine.models.interaction.pairs import PairwiseProducts
 from searchengine.searchspace import Decision, SearchSpace
 from searchengine.searchspace._multisize import slot_value
+from searchengine.strategies._shareable import is_shareable, largest
 
 __all__ = ["SharedSupernet", "is_shareable", "largest"]
-
-
-def is_shareable(decision: Decision) -> bool:
-    """Whether a decision is applied by masking the supernet (widths, multi-size, gates)."""
-    role = decision.role
-    return (role == "dim" and decision.kind != "float") or role in ("multisize", "gate")
-
-
-def largest(decision: Decision) -> Any:
-    """The value of a shareable decision in the full-size architecture."""
-    if decision.role == "gate":
-        return True
-    if decision.role == "multisize":  # the default is the full size (no shrinking)
-        return decision.default
-    if decision.kind == "categorical":
-        return max(decision.choices)
-    return decision.distribution.high  # type: ignore[attr-defined]
 
 
 class SharedSupernet:
