@@ -11,6 +11,34 @@ from searchengine.models import build_model
 from searchengine.spec.format import ModelSpec
 
 
+def fit_and_score(
+    model: torch.nn.Module,
+    tensors: tuple[torch.Tensor, ...],
+    n_train: int,
+    *,
+    steps: int,
+    batch: int,
+    lr: float,
+) -> float:
+    """Train ``model`` with Adam on seeded batches of the first ``n_train`` rows of
+    ``(cat, num, missing, y)``; its test AUC on the rest."""
+    cat, num, missing, y = tensors
+    train, test = slice(0, n_train), slice(n_train, None)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    g = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        idx = torch.randint(0, n_train, (batch,), generator=g)
+        optimizer.zero_grad()
+        loss = loss_fn(model(cat[train][idx], num[train][idx], missing[train][idx]), y[idx])
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        scores = model(cat[test], num[test], missing[test])
+    return float(roc_auc_score(y[test].numpy(), scores.numpy()))
+
+
 def _planted_problem(n: int, seed: int = 0) -> tuple[DataSchema, tuple[torch.Tensor, ...]]:
     """Clicks driven only by the interaction of fields a and b: ``sign(a) * sign(b)``,
     so neither field alone carries any signal. Field c and x are noise; x is missing
@@ -36,21 +64,8 @@ def _planted_problem(n: int, seed: int = 0) -> tuple[DataSchema, tuple[torch.Ten
 
 def test_deepfm_learns_a_planted_pairwise_interaction() -> None:
     torch.manual_seed(0)
-    schema, (cat, num, missing, y) = _planted_problem(6_000)
-    train, test = slice(0, 5_000), slice(5_000, None)
+    schema, tensors = _planted_problem(6_000)
     spec = ModelSpec(backbone="deepfm", embedding={"dim": 8}, mlp={"layers": [32, 16]})
     model = build_model(spec, schema)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    g = torch.Generator().manual_seed(0)
-    for _ in range(200):
-        idx = torch.randint(0, 5_000, (256,), generator=g)
-        optimizer.zero_grad()
-        loss = loss_fn(model(cat[train][idx], num[train][idx], missing[train][idx]), y[idx])
-        loss.backward()
-        optimizer.step()
-    model.eval()
-    with torch.no_grad():
-        scores = model(cat[test], num[test], missing[test])
-    auc = roc_auc_score(y[test].numpy(), scores.numpy())
+    auc = fit_and_score(model, tensors, 5_000, steps=200, batch=256, lr=3e-3)
     assert auc > 0.7, f"AUC {auc:.3f}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from torch import Tensor
+from typing import ClassVar
+
+from torch import Tensor, nn
 
 from searchengine.models.blocks.base import BLOCKS, Block, Shape
 from searchengine.models.interaction import CrossNetwork
@@ -26,10 +28,12 @@ class CrossBlock(Block):
     output_kind = "dense"
     hyperparameters = ("layers",)
     description = "DCN cross layers: explicit bounded-degree feature crossing"
+    #: The cross network the block wraps (``cross_v2`` swaps in DCN-V2's).
+    network: ClassVar[type[nn.Module]] = CrossNetwork
 
     def __init__(self, shape: Shape, *, layers: int) -> None:
         super().__init__(shape)
-        self.cross = CrossNetwork(shape.size, layers)
+        self.cross = self.network(shape.size, layers)
         self.out_shape = Shape("dense", shape.size)
         self._layers = layers
 
