@@ -73,8 +73,9 @@ class FieldSelection:
             raise SpecError(issues)
         if not keep:  # a sampled candidate (a spec's list is checked when compiled)
             raise ValueError(f"{_PATH} keeps no field: a model reads at least one")
-        kept = [f for f in schema.fields if f.name in set(keep)]
-        dropped = tuple(n for n in names if n not in set(keep))
+        wanted = set(keep)
+        kept = [f for f in schema.fields if f.name in wanted]
+        dropped = tuple(n for n in names if n not in wanted)
         return cls(
             kept=tuple(f.name for f in kept),
             dropped=dropped,

@@ -153,11 +153,7 @@ class Decision:
         return value
 
     def contains(self, value: Any) -> bool:
-        param = self.encode(value)
-        try:
-            return contains(self.distribution, param)
-        except (ValueError, TypeError):
-            return False
+        return contains(self.distribution, self.encode(value))
 
     def suggest(self, trial: optuna.trial.BaseTrial) -> Any:
         """Sample this decision through ``trial.suggest_*`` and return the spec's value."""
