@@ -61,6 +61,7 @@ INFEASIBLE_REASON_ATTR = "infeasible_reason"
 SURPLUS_ATTR = "surplus"  # closed unevaluated: other workers had used the budget
 INTERRUPTED_ATTR = "interrupted"  # closed by Ctrl-C or a stop before it finished
 ONESHOT_ATTR = "searchengine:oneshot"  # the running trial that holds a one-shot search
+RETRAIN_OF_ATTR = "retrain_of"  # the candidate this trial retrains at full fidelity
 
 # ---------------------------------------------------------------- trial system attributes
 MODEL_ATTR = "searchengine:model"  # the architecture a one-shot strategy recorded
@@ -81,6 +82,13 @@ def reason(trial: FrozenTrial) -> str:
     """Why a trial did not complete (failed or pruned), or ``""``."""
     attrs = trial.user_attrs
     return str(attrs.get(FAIL_REASON_ATTR) or attrs.get(PRUNE_REASON_ATTR) or "")
+
+
+def retrain_of(trial: FrozenTrial) -> int | None:
+    """The number of the candidate ``trial`` retrains at full fidelity, if it is one of a
+    search's final retrains (``search.fidelity.retrain``)."""
+    number = trial.user_attrs.get(RETRAIN_OF_ATTR)
+    return None if number is None else int(number)
 
 
 def unused(trial: FrozenTrial) -> bool:

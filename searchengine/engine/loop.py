@@ -16,6 +16,9 @@ reason in the trial's user attributes. The study stays consistent whatever happe
 * A purely discrete space (int and categorical decisions) with no more candidates than
   the budget ends the run, with a warning, once every candidate has a COMPLETE trial:
   more trials could only repeat them.
+* A search whose candidates train cheaper than ``train`` says (``search.fidelity``) ends
+  by retraining its best candidates at full fidelity, within its time budget
+  (see :mod:`searchengine.engine.final`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from searchengine._optuna import SECONDS_ATTR
+from searchengine.engine import final
 from searchengine.engine import results as _results
 from searchengine.engine.preflight import check_data
 from searchengine.engine.progress import Progress
@@ -159,7 +163,8 @@ def run(
         switch=continue_with,
     )
     budget = settings.trials if len(space) else 1
-    if budget_used(study) >= budget:
+    searching = budget_used(study) < budget
+    if not searching and (worker_index is not None or not final.pending(study, spec, evaluator)):
         _say_budget_met(study, budget, storage_url)
         return finish(study, space, spec, out_dir, storage_url, False, write_results)
     timeout = settings.timeout
@@ -177,23 +182,28 @@ def run(
         timeout=timeout,
         callbacks=[*callbacks, display.update, strategy_obj.after_trial],
         stale_after=stale_after,
+        reserve=final.reserver(spec) if worker_index is None else None,
     )
     interrupted = False
     with display:
         try:
-            if strategy_obj.one_shot:
+            if searching and strategy_obj.one_shot:
                 with session.claim_search() as mine:
                     if mine:
                         strategy_obj.search(session)  # type: ignore[attr-defined]
-            else:
+            elif searching:
                 while (trial := session.next_trial()) is not None:
                     session.evaluate_trial(trial, lambda t=trial: space.sample(t))
+            if worker_index is None:  # workers leave the retrains to their parent
+                final.retrain_best(
+                    study, space, spec, evaluator, callbacks=[*callbacks, display.update]
+                )
         except KeyboardInterrupt:
             interrupted = True
             session.close_own_trials()
             _log.warning("interrupted: the study is consistent; rerun to continue")
         finally:
-            _add_seconds(study, time.monotonic() - session.started)
+            add_seconds(study, time.monotonic() - session.started)
     return finish(study, space, spec, out_dir, storage_url, interrupted, write_results)
 
 
@@ -227,7 +237,7 @@ def _say_budget_met(study: optuna.Study, budget: int, storage: str) -> None:
     )  # fmt: skip
 
 
-def _add_seconds(study: optuna.Study, seconds: float) -> None:
+def add_seconds(study: optuna.Study, seconds: float) -> None:
     """Accumulate this process's wall time in the study (the search cost, over resumes)."""
     try:
         total = float(study.user_attrs.get(SECONDS_ATTR, 0.0)) + seconds

@@ -23,6 +23,7 @@ from searchengine._optuna import (
     SEARCH_COST_ATTR,
     TEST_METRICS_ATTR,
     reason,
+    retrain_of,
 )
 from searchengine.errors import SearchEngineError
 from searchengine.searchspace import SearchSpace
@@ -32,14 +33,16 @@ from searchengine.spec.architecture import SCHEMA_COMMENT
 __all__ = [
     "HYPERVOLUME_ATTR",
     "best_trials",
+    "feasible",
     "hypervolume",
     "hypervolume_of",
+    "pareto_front",
     "print_summary",
     "write",
 ]
 
 
-def _feasible(trial: FrozenTrial) -> bool:
+def feasible(trial: FrozenTrial) -> bool:
     return all(v <= 0 for v in trial.constraints.values())
 
 
@@ -48,20 +51,37 @@ def best_trials(
 ) -> list[FrozenTrial]:
     """The best feasible trial, or the feasible Pareto set sorted by the first objective.
 
+    When the search ended with full-fidelity retrains (``search.fidelity.retrain``), the
+    best is chosen among them only: the cheaper candidates' values are not comparable.
     ``trials``: the study's trials when the caller has just read them (one storage read
     less); for one objective the best is then taken from them, the first of equal values
-    in trial order, as ``study.best_trial`` does.
+    in trial order, as ``study.best_trials`` does.
     """
+    if trials is None:
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    retrains = [t for t in complete if retrain_of(t) is not None]
     if len(study.directions) == 1:
-        if trials is None:
-            trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        done = [t for t in trials if t.state == TrialState.COMPLETE and _feasible(t)]
+        done = [t for t in retrains or complete if feasible(t)]
         if not done:
             return []
         pick = min if study.direction == optuna.study.StudyDirection.MINIMIZE else max
         return [pick(done, key=lambda t: t.values[0])]
-    sign = 1 if study.directions[0] == optuna.study.StudyDirection.MINIMIZE else -1
-    return sorted(study.best_trials, key=lambda t: sign * t.values[0])
+    signs = [1 if d == optuna.study.StudyDirection.MINIMIZE else -1 for d in study.directions]
+    front = pareto_front(retrains, signs) if retrains else study.best_trials
+    return sorted(front, key=lambda t: signs[0] * t.values[0])
+
+
+def pareto_front(trials: Sequence[FrozenTrial], signs: Sequence[int]) -> list[FrozenTrial]:
+    """The feasible trials no other feasible trial dominates (few: the final retrains)."""
+    points = [(t, [s * v for s, v in zip(signs, t.values, strict=True)]) for t in trials]
+    points = [(t, p) for t, p in points if feasible(t)]
+
+    def dominates(a: list[float], b: list[float]) -> bool:
+        pairs = list(zip(a, b, strict=True))
+        return all(x <= y for x, y in pairs) and any(x < y for x, y in pairs)
+
+    return [t for t, p in points if not any(dominates(q, p) for _, q in points)]
 
 
 def hypervolume(
@@ -102,8 +122,8 @@ def hypervolume_of(
     signs = np.array(
         [1.0 if d == optuna.study.StudyDirection.MINIMIZE else -1.0 for d in directions]
     )
-    feasible = [t for t in trials if t.state == TrialState.COMPLETE and _feasible(t)]
-    points = np.array([t.values for t in feasible], dtype=float).reshape(-1, len(signs)) * signs
+    done = [t for t in trials if t.state == TrialState.COMPLETE and feasible(t)]
+    points = np.array([t.values for t in done], dtype=float).reshape(-1, len(signs)) * signs
     points = points[np.all(np.isfinite(points), axis=1)]
     if reference_point is not None:
         ref = np.asarray(reference_point, dtype=float) * signs
@@ -140,7 +160,7 @@ def _counts(study: optuna.Study) -> dict[str, int]:
     trials = study.get_trials(deepcopy=False)
     counts = Counter(t.state.name.lower() for t in trials)
     counts["infeasible"] = sum(
-        1 for t in trials if t.state == TrialState.COMPLETE and not _feasible(t)
+        1 for t in trials if t.state == TrialState.COMPLETE and not feasible(t)
     )
     return {k: counts.get(k, 0) for k in ("complete", "infeasible", "pruned", "fail", "running")}
 

@@ -78,9 +78,13 @@ class Session:
         callbacks: Sequence[Callback] = (),
         stale_after: float | None = None,
         poll: float = 1.0,
+        reserve: Callable[[Sequence[FrozenTrial]], float] | None = None,
     ) -> None:
         self.spec, self.space, self.study, self.evaluator = spec, space, study, evaluator
         self.trials, self.timeout = trials, timeout
+        #: seconds of the time budget kept for after the search (its final retrains),
+        #: estimated from the study's trials
+        self.reserve = reserve
         self.stale_after, self.poll = stale_after, poll
         self.callbacks = list(callbacks)
         self.started = time.monotonic()
@@ -121,8 +125,8 @@ class Session:
 
     def next_trial(self) -> optuna.Trial | None:
         """Ask the study for a trial, or None when the budget is spent by finished trials,
-        the time is spent, or every candidate of a discrete space has been evaluated
-        (said in the log).
+        the time is spent (but for what ``reserve`` keeps), or every candidate of a discrete
+        space has been evaluated (said in the log).
 
         A budget spent only by counting RUNNING trials is not spent yet: this waits for
         them to finish, or to be failed as stale (their worker gone, see
@@ -137,6 +141,12 @@ class Session:
             if self.time_left() <= 0:
                 return None
             trials = self.study.get_trials(deepcopy=False)
+            if self.reserve is not None and self.time_left() <= (kept := self.reserve(trials)):
+                _log.info(
+                    "stopping the search with %.0f s left: kept for the final retrains "
+                    "(estimated %.0f s)", self.time_left(), kept,
+                )  # fmt: skip
+                return None
             if any(t.state == TrialState.WAITING for t in trials):
                 return self._ask()  # a retry, or a trial enqueued by hand: claimed already
             if _claimed(trials) < self.trials:

@@ -3,8 +3,8 @@ strategy that drives it, its pruner, and the budget its trials use.
 
 A study is searched by one strategy (recorded in ``searchengine:strategy``); another
 continues it only when asked (``run --continue-with``). The budget counts finished trials
-over the whole study, so a rerun resumes; interrupted, surplus and retried trials do not
-count.
+over the whole study, so a rerun resumes; interrupted, surplus and retried trials, and
+the full-fidelity retrains that end a search with cheaper candidates, do not count.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from searchengine._optuna import (
     SPACE_ATTR,
     SPEC_ATTR,
     STRATEGY_ATTR,
+    retrain_of,
     unused,
 )
 from searchengine.engine.storage import StorageOptions, open_storage
@@ -43,9 +44,10 @@ _ENUMERATED = 100_000
 
 
 def _uncounted(trials: Sequence[FrozenTrial]) -> set[int]:
-    """Numbers of finished trials that do not use budget: interrupted, surplus, retried."""
+    """Numbers of trials that do not use budget: interrupted, surplus, retried, and the
+    final full-fidelity retrains (:mod:`searchengine.engine.final`)."""
     retried = {n for t in trials for n in t.system_attrs.get(RETRY_HISTORY_ATTR, ())}
-    return retried | {t.number for t in trials if unused(t)}
+    return retried | {t.number for t in trials if unused(t) or retrain_of(t) is not None}
 
 
 def budget_used(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> int:

@@ -28,6 +28,7 @@ from typing import TextIO
 
 import yaml
 
+from searchengine.engine import final
 from searchengine.engine.progress import Progress
 from searchengine.errors import SearchEngineError
 from searchengine.evaluation import make_evaluator
@@ -66,7 +67,7 @@ def run_workers(
     stale_after: float | None = None,
 ) -> object:
     """Run ``spec.search.workers`` worker processes on one study; see the module docstring."""
-    from searchengine.engine.loop import finish, prepare_data
+    from searchengine.engine.loop import add_seconds, finish, prepare_data
     from searchengine.engine.study import open_study
     from searchengine.searchspace.loader import spec_source
     from searchengine.strategies import create_strategy
@@ -83,7 +84,8 @@ def run_workers(
     strategy = create_strategy(
         settings.strategy, settings.options, seed=settings.seed, source=spec_source(spec)
     )
-    prepare_data(spec, make_evaluator(spec))  # encode once; workers then read the disk cache
+    evaluator = make_evaluator(spec, fidelity=settings.fidelity)
+    prepare_data(spec, evaluator)  # encode once; workers then read the disk cache
     out_dir.mkdir(parents=True, exist_ok=True)
     study = open_study(spec, space, strategy, storage, spec.study_name, switch=switch)
     spec_file = _worker_spec(spec, storage, out_dir)
@@ -126,6 +128,14 @@ def run_workers(
     if any(code not in (0, 2, 130) for code in codes):
         _log.warning("worker exit codes: %s", codes)
     interrupted = interrupted or any(code == 130 for code in codes)
+    if not interrupted:  # the workers leave the final full-fidelity retrains to this process
+        started = time.monotonic()
+        try:
+            final.retrain_best(study, space, spec, evaluator)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            add_seconds(study, time.monotonic() - started)
     return finish(study, space, spec, out_dir, storage, interrupted)
 
 

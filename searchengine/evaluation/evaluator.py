@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -116,6 +117,13 @@ class Evaluator:
         self._data: Any = None
         self._tensors: Tensors | None = None
         self.listeners: list[EpochListener] = []
+
+    def at_full_fidelity(self) -> Evaluator:
+        """This evaluator training as ``train`` says (all rows, all epochs, fresh weights),
+        sharing the loaded data, its tensors and listeners."""
+        full = copy.copy(self)
+        full.fidelity, full.weights_dir = None, None
+        return full
 
     @property
     def data(self) -> Any:

@@ -577,8 +577,9 @@ class Constraint(_Model):
 class Fidelity(_Model):
     """How candidates are trained during a search: AutoCTR's evaluation speed-ups.
 
-    Only the search's own evaluations use these; ``searchengine export`` and benchmarks
-    retrain a found architecture as ``train`` says.
+    Only the search's own evaluations use these. After the search, the ``retrain`` best
+    candidates are trained again as ``train`` says (see :mod:`searchengine.engine.final`),
+    and ``searchengine export`` retrains a found architecture as ``train`` says.
     """
 
     subsample: float = Field(
@@ -597,6 +598,25 @@ class Fidelity(_Model):
         "and shapes match (children of evolution's dag mutation); the weights are kept in "
         "<run folder>/weights/<trial>.pt.",
     )
+    retrain: NonNegInt | None = Field(
+        None,
+        description="After the search, retrain this many of its best candidates at full "
+        "fidelity (all train rows, train.epochs, fresh weights), each as a trial of its own; "
+        "the run's best is chosen among them, and search.timeout keeps time for them. "
+        "Default: 3 when subsample, epochs or warm_start make candidates cheaper, else 0.",
+    )
+
+    @property
+    def reduced(self) -> bool:
+        """Whether candidates are trained otherwise than ``train`` says."""
+        return self.subsample < 1.0 or self.epochs is not None or self.warm_start
+
+    @property
+    def retrains(self) -> int:
+        """How many of the best candidates are retrained at full fidelity after a search."""
+        if self.retrain is not None:
+            return self.retrain
+        return 3 if self.reduced else 0
 
 
 class SearchSettings(_Model):

@@ -1,0 +1,162 @@
+"""The full-fidelity retrains that end a search with cheaper candidates.
+
+With ``search.fidelity`` making candidates cheaper (a subsample of the train rows, fewer
+epochs, warm starts from a parent's weights), their validation values rank candidates
+against each other but are not what the same architectures reach when trained as
+``train`` says. So such a search ends by training its ``search.fidelity.retrain`` best
+candidates again as ``train`` says, from fresh weights, each as a trial of its own whose
+user attribute ``retrain_of`` names the candidate. The run's best (``best.yaml``, the
+summary, ``compare``, ``export``) is then chosen among these retrains only
+(:func:`searchengine.engine.results.best_trials`).
+
+* The best candidates: for one objective the best values; for several, non-dominated
+  fronts in turn, each by its first objective. Feasible trials only, one per distinct
+  architecture.
+* The retrains use no trial budget (``search.trials`` counts candidates), but a time
+  budget keeps room for them: the search stops asking for candidates once the time left
+  is below the retrains' estimated seconds (:func:`reserve`): per retrain, the candidates'
+  mean training time scaled to all rows and ``train.epochs``, plus their mean time
+  outside training (validation, test, latency). That is an upper bound (early stopping
+  ends a retrain sooner), so a run with ``search.timeout`` ends within it unless the first
+  candidates are slower than the estimate.
+* A rerun retrains only the best candidates that have no finished retrain yet (after a
+  larger budget, the new best ones); an interrupted retrain is done again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from searchengine._optuna import (
+    METRICS_ATTR,
+    MODEL_ATTR,
+    RETRAIN_OF_ATTR,
+    retrain_of,
+    unused,
+)
+from searchengine.engine.results import feasible, pareto_front
+from searchengine.engine.session import Session
+from searchengine.engine.study import Callback
+from searchengine.evaluation.evaluator import BaseEvaluator
+from searchengine.searchspace import SearchSpace
+from searchengine.spec import Spec
+from searchengine.spec.format import Fidelity
+
+__all__ = ["best_candidates", "pending", "reserve", "reserver", "retrain_best"]
+
+_log = logging.getLogger("searchengine.engine")
+
+
+def best_candidates(study: optuna.Study, count: int) -> list[FrozenTrial]:
+    """The ``count`` best feasible candidates (retrains left out), one per architecture."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    pool = [t for t in trials if retrain_of(t) is None and feasible(t)]
+    signs = [1 if d == optuna.study.StudyDirection.MINIMIZE else -1 for d in study.directions]
+    chosen: list[FrozenTrial] = []
+    seen: set[tuple] = set()
+    while pool and len(chosen) < count:
+        front = pareto_front(pool, signs) if len(signs) > 1 else pool
+        for t in sorted(front, key=lambda t: (signs[0] * t.values[0], t.number)):
+            if (key := _architecture_key(t)) not in seen and len(chosen) < count:
+                seen.add(key)
+                chosen.append(t)
+        taken = {t.number for t in front}
+        pool = [t for t in pool if t.number not in taken]
+    return chosen
+
+
+def _architecture_key(trial: FrozenTrial) -> tuple:
+    model = trial.user_attrs.get(MODEL_ATTR)
+    return (tuple(sorted((k, repr(v)) for k, v in trial.params.items())), repr(model))
+
+
+def reserve(spec: Spec, trials: Sequence[FrozenTrial]) -> float:
+    """Seconds the final retrains are estimated to take (0 before any candidate ends)."""
+    fidelity = spec.search.fidelity
+    count = fidelity.retrains
+    seconds = [_full_seconds(t, spec, fidelity) for t in trials if _measured(t)]
+    seconds = [s for s in seconds if math.isfinite(s)]
+    if count == 0 or not seconds:
+        return 0.0
+    return count * sum(seconds) / len(seconds)
+
+
+def reserver(spec: Spec) -> Callable[[Sequence[FrozenTrial]], float] | None:
+    """:func:`reserve` for a session, or None when nothing is retrained."""
+    if spec.search.timeout is None or spec.search.fidelity.retrains == 0:
+        return None
+    return lambda trials: reserve(spec, trials)
+
+
+def _measured(trial: FrozenTrial) -> bool:
+    return (
+        trial.state == TrialState.COMPLETE
+        and retrain_of(trial) is None
+        and trial.datetime_start is not None
+        and trial.datetime_complete is not None
+        and "train_seconds" in trial.user_attrs.get(METRICS_ATTR, {})
+    )
+
+
+def _full_seconds(trial: FrozenTrial, spec: Spec, fidelity: Fidelity) -> float:
+    """One candidate's seconds, had it been trained on all rows for all epochs."""
+    metrics = trial.user_attrs[METRICS_ATTR]
+    train = float(metrics["train_seconds"])
+    assert trial.datetime_start is not None and trial.datetime_complete is not None
+    total = (trial.datetime_complete - trial.datetime_start).total_seconds()
+    epochs = max(1.0, float(metrics.get("epochs", 1.0)))
+    full_epochs = spec.train.epochs if isinstance(spec.train.epochs, int) else epochs
+    per_epoch = train / epochs / fidelity.subsample
+    return per_epoch * max(full_epochs, epochs) + max(0.0, total - train)
+
+
+def pending(study: optuna.Study, spec: Spec, evaluator: BaseEvaluator) -> list[FrozenTrial]:
+    """The best candidates still to be retrained (none when nothing is, or when the
+    evaluator has no full-fidelity form)."""
+    count = spec.search.fidelity.retrains
+    if count == 0 or not hasattr(evaluator, "at_full_fidelity"):
+        return []
+    done = {
+        n
+        for t in study.get_trials(deepcopy=False)
+        if (n := retrain_of(t)) is not None and t.state != TrialState.RUNNING and not unused(t)
+    }
+    return [t for t in best_candidates(study, count) if t.number not in done]
+
+
+def retrain_best(
+    study: optuna.Study,
+    space: SearchSpace,
+    spec: Spec,
+    evaluator: BaseEvaluator,
+    callbacks: Sequence[Callback] = (),
+) -> list[FrozenTrial]:
+    """Retrain the best candidates at full fidelity (those without a finished retrain).
+
+    Returns:
+        The retrains run now (none when ``search.fidelity.retrain`` is 0, when the
+        evaluator has no full-fidelity form, or when every best candidate has one).
+    """
+    todo = pending(study, spec, evaluator)
+    full = getattr(evaluator, "at_full_fidelity", None)
+    if not todo or full is None:
+        return []
+    _log.info(
+        "retraining the %d best candidate(s) at full fidelity: trial(s) %s",
+        len(todo), ", ".join(str(t.number) for t in todo),
+    )  # fmt: skip
+    session = Session(
+        spec, space, study, full(), trials=len(todo), timeout=None, callbacks=callbacks
+    )
+    out = []
+    for candidate in todo:
+        attrs: dict[str, object] = {RETRAIN_OF_ATTR: candidate.number}
+        if MODEL_ATTR in candidate.user_attrs:
+            attrs[MODEL_ATTR] = candidate.user_attrs[MODEL_ATTR]
+        out.append(session.record(space.of_trial(candidate), user_attrs=attrs))
+    return out
