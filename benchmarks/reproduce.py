@@ -63,7 +63,7 @@ def _spec(family: Family, dataset: str, row: Row, args: argparse.Namespace) -> A
         train["epochs"] = min(int(train.get("epochs", 10)), 2)
     if args.threads:
         train["threads"] = args.threads
-    search: dict[str, Any] = {"strategy": row.strategy, "seed": 0}
+    search: dict[str, Any] = {"strategy": row.strategy, "seed": 0, **row.search}
     if row.options:
         search["options"] = dict(row.options)
     return parse_spec(
@@ -106,11 +106,13 @@ def measure(family: Family, dataset: str, args: argparse.Namespace) -> list[Meas
             continue
         spec = _spec(family, dataset, row, args)
         trials = 2 if args.quick and row.trials else row.trials
+        seconds = min(row.seconds, 20.0) if args.quick and row.seconds else row.seconds
         comparison: Comparison = compare(
             spec,
             [row.strategy],
             seeds=args.seeds,
-            trials=trials or 1,
+            trials=None if seconds else (trials or 1),
+            seconds=seconds,
             storage=args.storage,
             out=Path(args.out)
             / family.name
