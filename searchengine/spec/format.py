@@ -596,7 +596,9 @@ class Fidelity(_Model):
         False,
         description="Start a child from its parent's trained weights where parameter names "
         "and shapes match (children of evolution's dag mutation); the weights are kept in "
-        "<run folder>/weights/<trial>.pt.",
+        "<run folder>/weights/<trial>.pt. A child's value then includes its ancestors' "
+        "training, so later generations look better for it: the final retrains (retrain) "
+        "measure the architectures themselves.",
     )
     retrain: NonNegInt | None = Field(
         None,
