@@ -18,13 +18,17 @@ it keeps the last ``T`` losses; after ``T`` new observations an id is *due*:
    ``DynamicEmbedding.enlarge``).
 
 So an enlargement pays where the id is used often enough for its loss drop to outweigh
-the memory it takes per row, and the policy learns P(enlarge) rising with frequency. The
-policy's REINFORCE loss weighs each frequency-quantile decile alike (frequent ids decide
-far more often) and it reads centred features, so that a push on every state moves its
-bias rather than its slope over frequency.
+the memory it takes per row, and the policy learns P(enlarge) rising with frequency where
+the loss drops say so. The policy's REINFORCE loss weighs each frequency-quantile decile
+alike (frequent ids decide far more often), each decision's advantage is its reward over
+the mean reward of its decile (a baseline per state: a decile's actions are judged
+against each other, not against other deciles' loss drops), and it reads centred
+features, so that a push on every state moves its bias rather than its slope over
+frequency. What the loss drops said is reported per decile (``drop_by_frequency``: the
+enlargements' mean drop over the kept ids', with its standard error).
 
-Rewarded actions are buffered and the policy takes a REINFORCE step (advantages normalized
-over the buffer, an entropy bonus) once enough are gathered. The growth maps ``W, b`` are
+Rewarded actions are buffered and the policy takes a REINFORCE step (advantages scaled
+by the buffer's spread, an entropy bonus) once enough are gathered. The growth maps ``W, b`` are
 trained at each policy step on the loss the batch would have with every id enlarged (the
 model's ``lookahead`` pass). After each epoch the validation AUC is measured; the sizes
 of the best epoch are the result, and training stops after ``patience`` epochs without
@@ -94,6 +98,7 @@ class ESAPNOutcome:
     epochs: int
     history: list[dict[str, float]] = field(default_factory=list)
     enlarge_probability: dict[str, list[float]] = field(default_factory=dict)
+    drop_by_frequency: dict[str, list[dict[str, float]]] = field(default_factory=dict)
 
 
 class SizePolicy(nn.Module):
@@ -164,6 +169,9 @@ class FieldPolicy:
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=settings.policy_lr)
         self.buffer: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
         self.top = len(module.candidates) - 1
+        #: per frequency-quantile bin and action: rewarded decisions, sum and sum of
+        #: squares of their loss drops (what :meth:`drop_by_frequency` reports)
+        self.tally = torch.zeros(_BINS, 2, 3, dtype=torch.float64)
 
     def state(self, ids: Tensor, level: Tensor) -> Tensor:
         """``(n, 3)``: frequency quantile, normalized log frequency and size index."""
@@ -197,6 +205,7 @@ class FieldPolicy:
             memory = memory / self.usage[done]  # per row the id appears in
             state = self.state(done, self.pending_level[done])
             self.buffer.append((state, self.pending[done], drop, memory))
+            self._count(state[:, 0], self.pending[done], drop)
             self.pending[done] = -1
         self.reference[ids] = self.losses[ids].mean(dim=1)
         self.since[ids] = 0
@@ -222,7 +231,9 @@ class FieldPolicy:
         memory = torch.cat([b[3] for b in self.buffer])
         self.buffer.clear()
         reward = drop - self.settings.memory_weight * drop.std().nan_to_num(0.0) * memory
-        advantage = (reward - reward.mean()) / (reward.std() + 1e-8)  # (n,)
+        # a baseline per frequency bin: each bin's actions are judged against each other,
+        # not against other bins' loss drops (rare ids' losses move differently)
+        advantage = (reward - _bin_mean(reward, state[:, 0])) / (reward.std() + 1e-8)  # (n,)
         logp = torch.log_softmax(self.policy(state), dim=1)  # (n, 2)
         chosen = logp.gather(1, action.unsqueeze(1)).squeeze(1)  # (n,)
         entropy = -(logp.exp() * logp).sum(dim=1)  # (n,)
@@ -231,6 +242,35 @@ class FieldPolicy:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+
+    @torch.no_grad()
+    def _count(self, quantile: Tensor, action: Tensor, drop: Tensor) -> None:
+        b = (quantile * _BINS).long().clamp_(0, _BINS - 1).cpu()
+        cell = (b * 2 + action.cpu()).long()  # (n,) index into the (bins, 2) cells
+        d = drop.detach().double().cpu()
+        for k, values in enumerate((torch.ones_like(d), d, d * d)):
+            self.tally[..., k].view(-1).index_add_(0, cell, values)
+
+    def drop_by_frequency(self) -> list[dict[str, float]]:
+        """Per frequency-quantile decile (rarest first): the rewarded decisions to keep
+        and to enlarge, their loss drops' means and standard deviations, and ``gain``,
+        the enlargements' mean drop over the kept ones', with its standard error: whether
+        enlarging an id lowered its loss, and where (``se`` is NaN where an action has
+        fewer than 2 decisions)."""
+        out = []
+        for k in range(_BINS):
+            n, total, squares = self.tally[k].unbind(dim=1)  # (2,) each: keep, enlarge
+            mean = total / n.clamp_min(1)
+            var = (squares - n * mean**2) / (n - 1).clamp_min(1)
+            se = float((var / n.clamp_min(1)).sum().sqrt()) if bool((n >= 2).all()) else math.nan
+            sd = var.clamp_min(0).sqrt()
+            out.append({
+                "decile": k, "keep": float(n[0]), "enlarge": float(n[1]),
+                "drop_keep": float(mean[0]), "drop_enlarge": float(mean[1]),
+                "sd_keep": float(sd[0]), "sd_enlarge": float(sd[1]),
+                "gain": float(mean[1] - mean[0]), "se": se,
+            })  # fmt: skip
+        return out
 
     @torch.no_grad()
     def enlarge_probability(self, quantiles: int = 5) -> list[float]:
@@ -247,6 +287,14 @@ class FieldPolicy:
         quantile = self.quantile[order][at]
         state = torch.stack([quantile, freq, torch.zeros_like(freq)], dim=1)
         return torch.softmax(self.policy(state), dim=1)[:, ENLARGE].tolist()
+
+
+def _bin_mean(values: Tensor, quantile: Tensor, bins: int = _BINS) -> Tensor:
+    """``(n,)``: the mean of ``values`` over each entry's frequency-quantile bin."""
+    b = (quantile * bins).long().clamp_(0, bins - 1)  # (n,)
+    total = torch.zeros(bins, device=values.device).index_add_(0, b, values)
+    count = torch.bincount(b, minlength=bins).clamp_min(1)
+    return (total / count)[b]
 
 
 def _balanced(quantile: Tensor, bins: int = _BINS) -> Tensor:
@@ -393,4 +441,5 @@ def search_sizes(
         epochs=len(history),
         history=history,
         enlarge_probability={n: p.enlarge_probability() for n, (p, _) in policies.items()},
+        drop_by_frequency={n: p.drop_by_frequency() for n, (p, _) in policies.items()},
     )

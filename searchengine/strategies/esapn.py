@@ -203,6 +203,7 @@ class ESAPNStrategy(OneShotStrategy[ESAPNOptions]):
                 "best_epoch": outcome.best_epoch,
                 "history": outcome.history,
                 "enlarge_probability": outcome.enlarge_probability,
+                "drop_by_frequency": outcome.drop_by_frequency,
             },
         }
 

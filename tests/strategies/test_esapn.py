@@ -147,3 +147,26 @@ def test_the_policy_learns_to_enlarge_where_enlarging_lowers_the_loss() -> None:
         module.level.zero_()  # every id can decide again
     high, *_, low = policy.enlarge_probability()[::-1]
     assert high > 0.8 and low < 0.2
+    # what the loss drops said, per frequency decile: enlarging helped the frequent ids
+    # and hurt the rare ones, each clearly beyond its standard error
+    # (the rare ids, tied at the lowest count, share the quantile 0.5: decile 5)
+    by_decile = {row["decile"]: row for row in policy.drop_by_frequency()}
+    rare, common = by_decile[5], by_decile[9]
+    assert common["gain"] > 3 * common["se"] > 0
+    assert rare["gain"] < -3 * rare["se"] < 0
+    assert min(rare["keep"], rare["enlarge"], common["keep"], common["enlarge"]) > 100
+    assert all(r["keep"] == r["enlarge"] == 0 for k, r in by_decile.items() if k not in (5, 9))
+
+
+def test_the_search_reports_the_loss_drop_of_enlarging_by_frequency(searched: RunResult) -> None:
+    (trial,) = searched.study.trials
+    report = trial.user_attrs["esapn"]["drop_by_frequency"]
+    assert set(report) == {"C2", "C3"}
+    for rows in report.values():
+        assert [r["decile"] for r in rows] == list(range(10))
+        decided = sum(r["keep"] + r["enlarge"] for r in rows)
+        assert decided > 100
+        for r in rows:
+            if r["keep"] >= 2 and r["enlarge"] >= 2:
+                assert r["gain"] == pytest.approx(r["drop_enlarge"] - r["drop_keep"])
+                assert r["se"] > 0
