@@ -33,7 +33,7 @@ from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
 from searchengine._format import number
-from searchengine._optuna import reason
+from searchengine._optuna import reason, retrain_of
 from searchengine.engine.results import best_trials
 from searchengine.spec import Spec
 
@@ -181,6 +181,7 @@ class Progress:
         eta = self.eta()
         self._bar.update(
             self._task,
+            total=max(self.budget, self.done),
             completed=self.done,
             best=text,
             current="",
@@ -207,8 +208,12 @@ class Progress:
             )
         else:
             so_far = "no best yet"
-        head = " ".join(p for p in (f"trial {trial.number}", trial.state.name, what) if p)
-        line = f"{head} | {so_far} | {self.done}/{self.budget} | {_clock(self.elapsed())}"
+        retrained = retrain_of(trial)
+        extra = f"(full-fidelity retrain of trial {retrained})" if retrained is not None else ""
+        head = " ".join(p for p in (f"trial {trial.number}", trial.state.name, what, extra) if p)
+        # a one-shot strategy may record more trials than the budget (pep: one per target)
+        count = f"{self.done}/{max(self.budget, self.done)}"
+        line = f"{head} | {so_far} | {count} | {_clock(self.elapsed())}"
         try:
             self._plain.write(line + "\n")
             self._plain.flush()

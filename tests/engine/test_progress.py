@@ -100,3 +100,22 @@ def test_without_a_terminal_one_plain_line_per_trial(tmp_path: Path, capsys) -> 
             rf"\(trial {best.number}\) \| {i + 1}/3 \| 0:00:\d\d",
             line,
         ), line
+
+
+def test_plain_lines_name_the_final_retrains_and_never_exceed_the_count(
+    tmp_path: Path, capsys
+) -> None:
+    spec = parse_spec(
+        {**TINY, "search": {**TINY["search"], "trials": 3,
+                            "fidelity": {"subsample": 0.5, "epochs": 1, "retrain": 1}}}
+    )  # fmt: skip
+    result = run(spec, out=tmp_path, progress=True)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("trial")]
+    trials = result.study.trials  # both candidates of the space (it is then exhausted)
+    assert len(lines) == len(trials) == 3, lines
+    retrain = trials[-1]
+    assert re.search(
+        rf"^trial 2 COMPLETE auc \S+ \(full-fidelity retrain of trial "
+        rf"{retrain.user_attrs['retrain_of']}\) \| .* \| 2/3 \|",
+        lines[-1],
+    ), lines[-1]
