@@ -106,8 +106,10 @@ def test_evolution_mutates_dags_of_the_new_block_types(tmp_path: Path) -> None:
         }
     )
     result = run(spec, out=tmp_path, progress=False)
-    trials = result.study.trials
-    assert len(trials) == 6 and all(t.state == TrialState.COMPLETE for t in trials)
+    trials = result.study.trials  # 6 candidates, then the 3 best retrained from scratch
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert sum("retrain_of" not in t.user_attrs for t in trials) == 6
+    assert sum("retrain_of" in t.user_attrs for t in trials) == 3
     for trial in trials:
         labels = [n["label"] for n in trial.user_attrs["dag"]["nodes"] if n["id"][0] == "b"]
         types = {label.split()[1] for label in labels}  # "b0: attention layers=2"
