@@ -14,11 +14,11 @@ summary, ``compare``, ``export``) is then chosen among these retrains only
   architecture.
 * The retrains use no trial budget (``search.trials`` counts candidates), but a time
   budget keeps room for them: the search stops asking for candidates once the time left
-  is below the retrains' estimated seconds (:func:`reserve`): per retrain, the candidates'
-  mean training time scaled to all rows and ``train.epochs``, plus their mean time
-  outside training (validation, test, latency). That is an upper bound (early stopping
-  ends a retrain sooner), so a run with ``search.timeout`` ends within it unless the first
-  candidates are slower than the estimate.
+  is below the retrains' estimated seconds (:func:`reserve`): the candidates that would
+  be retrained now, each at its own training time scaled to all rows and its other time
+  (validation after each epoch, test, latency) to all of ``train.epochs``. That is an
+  upper bound (early stopping ends a retrain sooner), so a run with ``search.timeout``
+  ends within it unless a later best candidate is much slower than the current ones.
 * A rerun retrains only the best candidates that have no finished retrain yet (after a
   larger budget, the new best ones); an interrupted retrain is done again.
 """
@@ -41,11 +41,10 @@ from searchengine._optuna import (
 )
 from searchengine.engine.results import feasible, pareto_front
 from searchengine.engine.session import Session
-from searchengine.engine.study import Callback
+from searchengine.engine.study import Callback, directions
 from searchengine.evaluation.evaluator import BaseEvaluator
 from searchengine.searchspace import SearchSpace
 from searchengine.spec import Spec
-from searchengine.spec.format import Fidelity
 
 __all__ = ["best_candidates", "pending", "reserve", "reserver", "retrain_best"]
 
@@ -54,9 +53,15 @@ _log = logging.getLogger("searchengine.engine")
 
 def best_candidates(study: optuna.Study, count: int) -> list[FrozenTrial]:
     """The ``count`` best feasible candidates (retrains left out), one per architecture."""
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    pool = [t for t in trials if retrain_of(t) is None and feasible(t)]
     signs = [1 if d == optuna.study.StudyDirection.MINIMIZE else -1 for d in study.directions]
+    return _best(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), signs, count)
+
+
+def _best(trials: Sequence[FrozenTrial], signs: Sequence[int], count: int) -> list[FrozenTrial]:
+    pool = [
+        t for t in trials
+        if t.state == TrialState.COMPLETE and retrain_of(t) is None and feasible(t)
+    ]  # fmt: skip
     chosen: list[FrozenTrial] = []
     seen: set[tuple] = set()
     while pool and len(chosen) < count:
@@ -76,11 +81,14 @@ def _architecture_key(trial: FrozenTrial) -> tuple:
 
 
 def reserve(spec: Spec, trials: Sequence[FrozenTrial]) -> float:
-    """Seconds the final retrains are estimated to take (0 before any candidate ends)."""
-    fidelity = spec.search.fidelity
-    count = fidelity.retrains
-    seconds = [_full_seconds(t, spec, fidelity) for t in trials if _measured(t)]
-    seconds = [s for s in seconds if math.isfinite(s)]
+    """Seconds the final retrains are estimated to take: the candidates that would be
+    retrained now, each at its own seconds scaled to all rows and all epochs (the best
+    candidates are often larger, so slower, than the average one); 0 before any
+    candidate ends."""
+    count = spec.search.fidelity.retrains
+    signs = [1 if d == "minimize" else -1 for d in directions(spec)]
+    best = [t for t in _best(trials, signs, count) if _measured(t)]
+    seconds = [s for t in best if math.isfinite(s := _full_seconds(t, spec))]
     if count == 0 or not seconds:
         return 0.0
     return count * sum(seconds) / len(seconds)
@@ -103,16 +111,18 @@ def _measured(trial: FrozenTrial) -> bool:
     )
 
 
-def _full_seconds(trial: FrozenTrial, spec: Spec, fidelity: Fidelity) -> float:
-    """One candidate's seconds, had it been trained on all rows for all epochs."""
+def _full_seconds(trial: FrozenTrial, spec: Spec) -> float:
+    """One candidate's seconds, had it been trained on all rows for all epochs: its
+    training scaled to all rows, and the rest of its time (validation after each epoch,
+    test, latency) to all epochs -- an upper bound, since early stopping ends sooner."""
     metrics = trial.user_attrs[METRICS_ATTR]
     train = float(metrics["train_seconds"])
     assert trial.datetime_start is not None and trial.datetime_complete is not None
     total = (trial.datetime_complete - trial.datetime_start).total_seconds()
     epochs = max(1.0, float(metrics.get("epochs", 1.0)))
     full_epochs = spec.train.epochs if isinstance(spec.train.epochs, int) else epochs
-    per_epoch = train / epochs / fidelity.subsample
-    return per_epoch * max(full_epochs, epochs) + max(0.0, total - train)
+    per_epoch = (train / spec.search.fidelity.subsample + max(0.0, total - train)) / epochs
+    return per_epoch * max(full_epochs, epochs)
 
 
 def pending(study: optuna.Study, spec: Spec, evaluator: BaseEvaluator) -> list[FrozenTrial]:

@@ -116,28 +116,34 @@ def test_multi_objective_retrains_follow_the_front_and_the_best_is_their_front(
     assert result.best[0].values[0] == max(t.values[0] for t in retrains)
 
 
-def _done(number: int, train: float, epochs: int, seconds: float) -> optuna.trial.FrozenTrial:
+def _done(
+    number: int, value: float, train: float, epochs: int, seconds: float
+) -> optuna.trial.FrozenTrial:
     start = datetime.datetime(2026, 1, 1)
     trial = optuna.trial.create_trial(
-        value=0.5, user_attrs={METRICS_ATTR: {"train_seconds": train, "epochs": epochs}}
+        value=value,
+        params={"x": float(number)},  # one architecture each
+        distributions={"x": optuna.distributions.FloatDistribution(0.0, 10.0)},
+        user_attrs={METRICS_ATTR: {"train_seconds": train, "epochs": epochs}},
     )
     trial.number = number
-    trial.datetime_start, trial.datetime_complete = (
-        start,
-        start + datetime.timedelta(seconds=seconds),
-    )
+    trial.datetime_start = start
+    trial.datetime_complete = start + datetime.timedelta(seconds=seconds)
     return trial
 
 
-def test_the_reserve_scales_a_candidates_training_to_all_rows_and_epochs() -> None:
-    spec = _spec({"subsample": 0.5, "epochs": 1, "retrain": 2})
-    # per candidate: 2 s for 1 epoch on half the rows -> 4 s an epoch, 2 epochs, +1 s other
-    trials = [_done(0, 2.0, 1, 3.0), _done(1, 2.0, 1, 3.0)]
-    assert reserve(spec, trials) == pytest.approx(2 * (4.0 * 2 + 1.0))
+def test_the_reserve_scales_the_best_candidates_to_all_rows_and_epochs() -> None:
+    spec = _spec({"subsample": 0.5, "epochs": 1, "retrain": 2})  # train.epochs: 2
+    # per epoch: training / subsample + the rest (validation, test); times 2 epochs
+    best = _done(0, 0.9, 2.0, 1, 3.0)  # (2 / 0.5 + 1) * 2 = 10 s
+    second = _done(1, 0.8, 1.0, 1, 1.5)  # (1 / 0.5 + 0.5) * 2 = 5 s
+    slow_but_worse = _done(2, 0.5, 10.0, 1, 12.0)  # not among the two to retrain
+    assert reserve(spec, [best, second, slow_but_worse]) == pytest.approx(2 * (10 + 5) / 2)
+    assert reserve(spec, [slow_but_worse]) == pytest.approx(2 * 44.0)
     assert reserve(spec, []) == 0.0
-    retrained = _done(2, 100.0, 1, 100.0)
-    retrained.user_attrs[RETRAIN_OF_ATTR] = 0  # a retrain is not a candidate's estimate
-    assert reserve(spec, [*trials, retrained]) == pytest.approx(18.0)
+    retrained = _done(3, 0.99, 100.0, 1, 100.0)
+    retrained.user_attrs[RETRAIN_OF_ATTR] = 0  # a retrain is not a candidate
+    assert reserve(spec, [best, second, retrained]) == pytest.approx(15.0)
 
 
 def test_the_session_stops_asking_when_the_time_left_is_kept(tmp_path: Path) -> None:
