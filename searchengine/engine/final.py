@@ -19,6 +19,9 @@ summary, ``compare``, ``export``) is then chosen among these retrains only
   (validation after each epoch, test, latency) to all of ``train.epochs``. That is an
   upper bound (early stopping ends a retrain sooner), so a run with ``search.timeout``
   ends within it unless a later best candidate is much slower than the current ones.
+  Once retrains have run, the estimate is scaled by their real seconds over their
+  estimated ones, and the time they left goes back to the search: it goes on, and its
+  new best candidates are retrained in turn, until the time kept covers what is left.
 * A rerun retrains only the best candidates that have no finished retrain yet (after a
   larger budget, the new best ones); an interrupted retrain is done again.
 """
@@ -91,7 +94,23 @@ def reserve(spec: Spec, trials: Sequence[FrozenTrial]) -> float:
     seconds = [s for t in best if math.isfinite(s := _full_seconds(t, spec))]
     if count == 0 or not seconds:
         return 0.0
-    return count * sum(seconds) / len(seconds)
+    return count * sum(seconds) / len(seconds) * _calibration(spec, trials)
+
+
+def _calibration(spec: Spec, trials: Sequence[FrozenTrial]) -> float:
+    """The retrains' real seconds over their estimates, once some are done (they stop
+    early, so the estimates run high), else 1."""
+    by_number = {t.number: t for t in trials}
+    real, estimated = 0.0, 0.0
+    for t in trials:
+        n = retrain_of(t)
+        if n is None or t.state != TrialState.COMPLETE or n not in by_number:
+            continue
+        if not _measured(by_number[n]) or t.datetime_start is None or t.datetime_complete is None:
+            continue
+        real += (t.datetime_complete - t.datetime_start).total_seconds()
+        estimated += _full_seconds(by_number[n], spec)
+    return real / estimated if real > 0 and estimated > 0 else 1.0
 
 
 def reserver(spec: Spec) -> Callable[[Sequence[FrozenTrial]], float] | None:

@@ -192,8 +192,15 @@ def run(
                     if mine:
                         strategy_obj.search(session)  # type: ignore[attr-defined]
             elif searching:
-                while (trial := session.next_trial()) is not None:
-                    session.evaluate_trial(trial, lambda t=trial: space.sample(t))
+                while True:
+                    while (trial := session.next_trial()) is not None:
+                        session.evaluate_trial(trial, lambda t=trial: space.sample(t))
+                    # the time kept for the retrains is an upper bound: what they leave
+                    # goes back to the search, whose new best ones are retrained in turn
+                    if worker_index is not None or not final.retrain_best(
+                        study, space, spec, evaluator, callbacks=[*callbacks, display.update]
+                    ):
+                        break
             if worker_index is None:  # workers leave the retrains to their parent
                 final.retrain_best(
                     study, space, spec, evaluator, callbacks=[*callbacks, display.update]

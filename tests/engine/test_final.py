@@ -141,7 +141,7 @@ def test_the_reserve_scales_the_best_candidates_to_all_rows_and_epochs() -> None
     assert reserve(spec, [best, second, slow_but_worse]) == pytest.approx(2 * (10 + 5) / 2)
     assert reserve(spec, [slow_but_worse]) == pytest.approx(2 * 44.0)
     assert reserve(spec, []) == 0.0
-    retrained = _done(3, 0.99, 100.0, 1, 100.0)
+    retrained = _done(3, 0.99, 10.0, 2, 10.0)  # as long as estimated: scale 1
     retrained.user_attrs[RETRAIN_OF_ATTR] = 0  # a retrain is not a candidate
     assert reserve(spec, [best, second, retrained]) == pytest.approx(15.0)
 
@@ -156,3 +156,34 @@ def test_the_session_stops_asking_when_the_time_left_is_kept(tmp_path: Path) -> 
     assert kept.next_trial() is None and not study.trials
     free = Session(spec, space, study, Evaluator(spec), trials=5, timeout=100, reserve=None)
     assert free.next_trial() is not None
+
+
+def test_the_time_the_retrains_leave_goes_back_to_the_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The time kept for the retrains is an upper bound: after them the search goes on,
+    and its new best candidate is retrained in turn."""
+    from searchengine.engine import final
+
+    def kept(spec: Any, trials: list[optuna.trial.FrozenTrial]) -> float:
+        if any(retrain_of(t) is not None for t in trials):
+            return 0.0  # the retrains took nothing: all the time is the search's again
+        return math.inf if sum(t.state.name == "COMPLETE" for t in trials) >= 2 else 0.0
+
+    monkeypatch.setattr(final, "reserve", kept)
+    spec = _spec({"subsample": 0.3, "epochs": 1, "retrain": 1}, trials=6, timeout=600)
+    study = run(spec, out=tmp_path, progress=False).study
+    first = study.trials[2]  # after two candidates the time was all kept: a retrain
+    assert retrain_of(first) in (0, 1)
+    assert budget_used(study) == 6  # then the search used the rest of its budget
+    retrained = [retrain_of(t) for t in study.trials if retrain_of(t) is not None]
+    assert len(set(retrained)) == len(retrained)
+    assert best_candidates(study, 1)[0].number in retrained
+
+
+def test_the_estimate_is_scaled_by_what_the_retrains_really_took() -> None:
+    spec = _spec({"subsample": 0.5, "epochs": 1, "retrain": 2})
+    best, second = _done(0, 0.9, 2.0, 1, 3.0), _done(1, 0.8, 1.0, 1, 1.5)  # 10 s and 5 s
+    retrained = _done(2, 0.95, 5.0, 2, 5.0)  # estimated 10 s, took 5 s
+    retrained.user_attrs[RETRAIN_OF_ATTR] = 0
+    assert reserve(spec, [best, second, retrained]) == pytest.approx(15.0 * 0.5)
