@@ -106,7 +106,8 @@ def measure(family: Family, dataset: str, args: argparse.Namespace) -> list[Meas
             continue
         spec = _spec(family, dataset, row, args)
         trials = 2 if args.quick and row.trials else row.trials
-        seconds = min(row.seconds, 20.0) if args.quick and row.seconds else row.seconds
+        seconds = row.seconds and (args.seconds or row.seconds)
+        seconds = min(seconds, 20.0) if args.quick and seconds else seconds
         comparison: Comparison = compare(
             spec,
             [row.strategy],
@@ -189,6 +190,13 @@ def main(argv: list[str] | None = None) -> int:
         "--rows", default="all", help="comma-separated row keys to run (default: all)"
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="the wall-clock budget of the rows that have one (AutoCTR's searches), "
+        "instead of the family's; use a new --out folder",
+    )
     parser.add_argument(
         "--out",
         default=str(OUT),
