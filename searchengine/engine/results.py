@@ -89,12 +89,15 @@ def hypervolume(
 ) -> dict[str, Any] | None:
     """The hypervolume of the study's feasible Pareto front, and its reference point.
 
-    See :func:`hypervolume_of`; this is it over the study's trials, stored in
-    ``result.json`` and in the study's user attribute ``searchengine:hypervolume``.
+    See :func:`hypervolume_of`; this is it over the study's trials (over its full-fidelity
+    retrains only, where the search ended with some, as :func:`best_trials` chooses),
+    stored in ``result.json`` and in the study's user attribute ``searchengine:hypervolume``.
     """
     if len(study.directions) < 2:
         return None
-    return hypervolume_of(study.get_trials(deepcopy=False), study.directions, reference_point)
+    trials = study.get_trials(deepcopy=False)
+    retrains = [t for t in trials if retrain_of(t) is not None and t.state == TrialState.COMPLETE]
+    return hypervolume_of(retrains or trials, study.directions, reference_point)
 
 
 def hypervolume_of(

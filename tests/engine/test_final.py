@@ -15,6 +15,7 @@ import pytest
 from searchengine import parse_spec, run
 from searchengine._optuna import METRICS_ATTR, RETRAIN_OF_ATTR, retrain_of
 from searchengine.engine.final import best_candidates, reserve
+from searchengine.engine.results import hypervolume, hypervolume_of
 from searchengine.engine.session import Session
 from searchengine.engine.study import budget_used
 from searchengine.evaluation import Evaluator
@@ -114,6 +115,10 @@ def test_multi_objective_retrains_follow_the_front_and_the_best_is_their_front(
     assert {t.number for t in result.best} <= {t.number for t in retrains}
     # the best retrain by AUC is first and no retrain dominates a chosen one
     assert result.best[0].values[0] == max(t.values[0] for t in retrains)
+    # the hypervolume is the retrains' too (the cheap values are not comparable)
+    directions = result.study.directions
+    assert hypervolume(result.study) == hypervolume_of(retrains, directions)
+    assert hypervolume(result.study) != hypervolume_of(result.study.trials, directions)
 
 
 def _done(
