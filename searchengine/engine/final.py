@@ -42,7 +42,7 @@ from searchengine._optuna import (
     retrain_of,
     unused,
 )
-from searchengine.engine.results import feasible, pareto_front
+from searchengine.engine.results import feasible, front_ranks
 from searchengine.engine.session import Session
 from searchengine.engine.study import Callback, directions
 from searchengine.evaluation.evaluator import BaseEvaluator
@@ -65,16 +65,18 @@ def _best(trials: Sequence[FrozenTrial], signs: Sequence[int], count: int) -> li
         t for t in trials
         if t.state == TrialState.COMPLETE and retrain_of(t) is None and feasible(t)
     ]  # fmt: skip
+    ranks = front_ranks(pool, signs)  # for one objective: the order of the values
+    ranked = sorted(
+        zip(ranks, pool, strict=True), key=lambda r: (r[0], signs[0] * r[1].values[0], r[1].number)
+    )
     chosen: list[FrozenTrial] = []
     seen: set[tuple] = set()
-    while pool and len(chosen) < count:
-        front = pareto_front(pool, signs) if len(signs) > 1 else pool
-        for t in sorted(front, key=lambda t: (signs[0] * t.values[0], t.number)):
-            if (key := _architecture_key(t)) not in seen and len(chosen) < count:
-                seen.add(key)
-                chosen.append(t)
-        taken = {t.number for t in front}
-        pool = [t for t in pool if t.number not in taken]
+    for _, t in ranked if count > 0 else ():
+        if (key := _architecture_key(t)) not in seen:
+            seen.add(key)
+            chosen.append(t)
+            if len(chosen) == count:
+                break
     return chosen
 
 

@@ -187,24 +187,22 @@ def run(
     interrupted = False
     with display:
         try:
+            black_box = searching and not strategy_obj.one_shot
             if searching and strategy_obj.one_shot:
                 with session.claim_search() as mine:
                     if mine:
                         strategy_obj.search(session)  # type: ignore[attr-defined]
-            elif searching:
-                while True:
-                    while (trial := session.next_trial()) is not None:
-                        session.evaluate_trial(trial, lambda t=trial: space.sample(t))
-                    # the time kept for the retrains is an upper bound: what they leave
-                    # goes back to the search, whose new best ones are retrained in turn
-                    if worker_index is not None or not final.retrain_best(
-                        study, space, spec, evaluator, callbacks=[*callbacks, display.update]
-                    ):
-                        break
-            if worker_index is None:  # workers leave the retrains to their parent
-                final.retrain_best(
-                    study, space, spec, evaluator, callbacks=[*callbacks, display.update]
-                )
+            elif black_box:
+                _search(session, space)
+            # workers leave the retrains to their parent; the time kept for them is an
+            # upper bound: what they leave goes back to a black-box search, whose new best
+            # candidates are retrained in turn
+            while worker_index is None and final.retrain_best(
+                study, space, spec, evaluator, callbacks=[*callbacks, display.update]
+            ):
+                if not black_box:
+                    break
+                _search(session, space)
         except KeyboardInterrupt:
             interrupted = True
             session.close_own_trials()
@@ -212,6 +210,12 @@ def run(
         finally:
             add_seconds(study, time.monotonic() - session.started)
     return finish(study, space, spec, out_dir, storage_url, interrupted, write_results)
+
+
+def _search(session: Session, space: SearchSpace) -> None:
+    """Ask, evaluate and tell until the budget, the time or the space is spent."""
+    while (trial := session.next_trial()) is not None:
+        session.evaluate_trial(trial, lambda t=trial: space.sample(t))
 
 
 def prepare_data(spec: Spec, evaluator: BaseEvaluator) -> None:

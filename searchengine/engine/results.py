@@ -36,6 +36,7 @@ __all__ = [
     "feasible",
     "hypervolume",
     "hypervolume_of",
+    "front_ranks",
     "pareto_front",
     "print_summary",
     "write",
@@ -60,28 +61,40 @@ def best_trials(
     if trials is None:
         trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    retrains = [t for t in complete if retrain_of(t) is not None]
+    judged = _judged(complete)
     if len(study.directions) == 1:
-        done = [t for t in retrains or complete if feasible(t)]
+        done = [t for t in judged if feasible(t)]
         if not done:
             return []
         pick = min if study.direction == optuna.study.StudyDirection.MINIMIZE else max
         return [pick(done, key=lambda t: t.values[0])]
     signs = [1 if d == optuna.study.StudyDirection.MINIMIZE else -1 for d in study.directions]
-    front = pareto_front(retrains, signs) if retrains else study.best_trials
+    front = pareto_front(judged, signs) if judged is not complete else study.best_trials
     return sorted(front, key=lambda t: signs[0] * t.values[0])
 
 
+def _judged(trials: Sequence[FrozenTrial]) -> Sequence[FrozenTrial]:
+    """The complete full-fidelity retrains among ``trials`` where the search ended with
+    some (the cheaper candidates' values are not comparable with theirs), else ``trials``."""
+    retrains = [t for t in trials if t.state == TrialState.COMPLETE and retrain_of(t) is not None]
+    return retrains or trials
+
+
+def front_ranks(trials: Sequence[FrozenTrial], signs: Sequence[int]) -> list[int]:
+    """The non-domination rank of each trial (0: the front), by pymoo's sorting;
+    ``signs``: 1 for an objective minimized, -1 for one maximized."""
+    if not trials:
+        return []
+    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting  # a slow import
+
+    points = np.array([t.values for t in trials], dtype=float) * np.asarray(signs, dtype=float)
+    return NonDominatedSorting().do(points, return_rank=True)[1].tolist()
+
+
 def pareto_front(trials: Sequence[FrozenTrial], signs: Sequence[int]) -> list[FrozenTrial]:
-    """The feasible trials no other feasible trial dominates (few: the final retrains)."""
-    points = [(t, [s * v for s, v in zip(signs, t.values, strict=True)]) for t in trials]
-    points = [(t, p) for t, p in points if feasible(t)]
-
-    def dominates(a: list[float], b: list[float]) -> bool:
-        pairs = list(zip(a, b, strict=True))
-        return all(x <= y for x, y in pairs) and any(x < y for x, y in pairs)
-
-    return [t for t, p in points if not any(dominates(q, p) for _, q in points)]
+    """The feasible trials no other feasible trial dominates."""
+    done = [t for t in trials if feasible(t)]
+    return [t for t, rank in zip(done, front_ranks(done, signs), strict=True) if rank == 0]
 
 
 def hypervolume(
@@ -96,8 +109,7 @@ def hypervolume(
     if len(study.directions) < 2:
         return None
     trials = study.get_trials(deepcopy=False)
-    retrains = [t for t in trials if retrain_of(t) is not None and t.state == TrialState.COMPLETE]
-    return hypervolume_of(retrains or trials, study.directions, reference_point)
+    return hypervolume_of(_judged(trials), study.directions, reference_point)
 
 
 def hypervolume_of(

@@ -245,7 +245,7 @@ class FieldPolicy:
 
     @torch.no_grad()
     def _count(self, quantile: Tensor, action: Tensor, drop: Tensor) -> None:
-        b = (quantile * _BINS).long().clamp_(0, _BINS - 1).cpu()
+        b = _decile(quantile).cpu()
         cell = (b * 2 + action.cpu()).long()  # (n,) index into the (bins, 2) cells
         d = drop.detach().double().cpu()
         for k, values in enumerate((torch.ones_like(d), d, d * d)):
@@ -289,9 +289,14 @@ class FieldPolicy:
         return torch.softmax(self.policy(state), dim=1)[:, ENLARGE].tolist()
 
 
+def _decile(quantile: Tensor, bins: int = _BINS) -> Tensor:
+    """``(n,)`` the frequency-quantile bin of each entry, ``0..bins - 1``."""
+    return (quantile * bins).long().clamp_(0, bins - 1)
+
+
 def _bin_mean(values: Tensor, quantile: Tensor, bins: int = _BINS) -> Tensor:
     """``(n,)``: the mean of ``values`` over each entry's frequency-quantile bin."""
-    b = (quantile * bins).long().clamp_(0, bins - 1)  # (n,)
+    b = _decile(quantile, bins)  # (n,)
     total = torch.zeros(bins, device=values.device).index_add_(0, b, values)
     count = torch.bincount(b, minlength=bins).clamp_min(1)
     return (total / count)[b]
@@ -301,7 +306,7 @@ def _balanced(quantile: Tensor, bins: int = _BINS) -> Tensor:
     """``(n,)`` weights summing to 1 that give every frequency-quantile bin present the
     same total: frequent ids decide far more often, and would otherwise teach the policy
     alone."""
-    b = (quantile * bins).long().clamp_(0, bins - 1)  # (n,)
+    b = _decile(quantile, bins)  # (n,)
     per_bin = torch.bincount(b, minlength=bins).float()  # (bins,)
     present = int((per_bin > 0).sum())
     return 1.0 / (per_bin[b] * present)
